@@ -1,0 +1,3 @@
+from moby_asm.cli.main import run
+
+run()

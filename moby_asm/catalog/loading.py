@@ -1,0 +1,155 @@
+"""Find component descriptors in catalog sources and load them into one catalog.
+
+Sources are searched in order: the project's `components/` folder, then the folders
+listed in `MOBY_ASM_CATALOG_PATH` (separated by the platform's path separator), then
+the catalog shipped with moby-asm. A component in an earlier source shadows one of the
+same name in a later source; the catalog keeps the shadowed entries so they can be shown.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from moby_asm.catalog.model import Component
+from moby_asm.documents import Diagnostic, Document, InvalidDocuments, load_document, validate_document
+from moby_asm.shipped import shipped_folder
+
+CATALOG_PATH_VARIABLE = "MOBY_ASM_CATALOG_PATH"
+DESCRIPTOR_SUFFIXES = (".yml", ".yaml")
+
+
+@dataclass(frozen=True)
+class CatalogSource:
+    """One folder of descriptors; `label` names it in listings (project, path, shipped)."""
+
+    label: str
+    path: Path
+
+
+@dataclass(frozen=True)
+class CatalogEntry:
+    """A loaded component with the file it came from."""
+
+    component: Component
+    path: Path
+    source: CatalogSource
+
+    @property
+    def name(self) -> str:
+        return self.component.name
+
+
+@dataclass
+class Catalog:
+    """Components by name, the first source winning; `shadowed` keeps the entries it hid."""
+
+    sources: list[CatalogSource]
+    entries: dict[str, CatalogEntry] = field(default_factory=dict)
+    shadowed: dict[str, list[CatalogEntry]] = field(default_factory=dict)
+
+    def add(self, entry: CatalogEntry) -> None:
+        if entry.name in self.entries:
+            self.shadowed.setdefault(entry.name, []).append(entry)
+        else:
+            self.entries[entry.name] = entry
+
+    def get(self, name: str) -> CatalogEntry | None:
+        return self.entries.get(name)
+
+    def __iter__(self) -> Iterator[CatalogEntry]:
+        return iter(sorted(self.entries.values(), key=lambda entry: entry.name))
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+
+def default_sources(project_dir: Path | None = None) -> list[CatalogSource]:
+    """Return the catalog sources in precedence order for a project folder."""
+    sources = []
+    if project_dir is not None and (project_dir / "components").is_dir():
+        sources.append(CatalogSource("project", project_dir / "components"))
+    for folder in os.environ.get(CATALOG_PATH_VARIABLE, "").split(os.pathsep):
+        if folder:
+            sources.append(CatalogSource("path", Path(folder)))
+    sources.append(CatalogSource("shipped", shipped_folder("components")))
+    return _unique(sources)
+
+
+def _unique(sources: list[CatalogSource]) -> list[CatalogSource]:
+    # In a source checkout the project's components/ is the shipped catalog itself.
+    seen: set[Path] = set()
+    result = []
+    for source in sources:
+        resolved = source.path.resolve()
+        if resolved not in seen:
+            seen.add(resolved)
+            result.append(source)
+    return result
+
+
+def load_catalog(sources: Iterable[CatalogSource]) -> Catalog:
+    """Load every descriptor of every source; raise `InvalidDocuments` listing all problems."""
+    catalog = Catalog(list(sources))
+    diagnostics: list[Diagnostic] = []
+    for source in catalog.sources:
+        if not source.path.is_dir():
+            diagnostics.append(Diagnostic(source.path, 1, 1, f"catalog folder {str(source.path)!r} does not exist; "
+                                                               f"create it or remove it from {CATALOG_PATH_VARIABLE}"))
+            continue
+        for entry in load_folder(source, diagnostics):
+            catalog.add(entry)
+    if diagnostics:
+        raise InvalidDocuments(diagnostics)
+    return catalog
+
+
+def load_folder(source: CatalogSource, diagnostics: list[Diagnostic]) -> list[CatalogEntry]:
+    """Load the descriptors of one source, adding each problem to `diagnostics`."""
+    entries = []
+    names: dict[str, Path] = {}
+    for path in iter_descriptor_files(source.path):
+        try:
+            entry = load_descriptor(path, source)
+        except InvalidDocuments as error:
+            diagnostics.extend(error.diagnostics)
+            continue
+        if entry.name in names:
+            diagnostics.append(Diagnostic(path, 1, 1, f"component {entry.name!r} is also defined in {names[entry.name]}"))
+            continue
+        names[entry.name] = path
+        entries.append(entry)
+    return entries
+
+
+def load_descriptor(path: Path, source: CatalogSource) -> CatalogEntry:
+    return entry_from_document(load_document(path), source)
+
+
+def entry_from_document(document: Document, source: CatalogSource) -> CatalogEntry:
+    """Validate a loaded descriptor; its name must match its file or folder name."""
+    path = document.path
+    component = validate_document(document, Component)
+    expected = expected_name(path)
+    if component.name != expected:
+        raise InvalidDocuments([document.diagnostic(("name",), f"component name {component.name!r} does not "
+                                                              f"match its file name; rename one to {expected!r}")])
+    return CatalogEntry(component, path, source)
+
+
+def iter_descriptor_files(folder: Path) -> Iterator[Path]:
+    """Yield `NAME.yml` files and `NAME/component.yml` files of a catalog folder, sorted."""
+    for child in sorted(folder.iterdir()):
+        if child.is_file() and child.suffix in DESCRIPTOR_SUFFIXES:
+            yield child
+        elif child.is_dir():
+            for suffix in DESCRIPTOR_SUFFIXES:
+                descriptor = child / f"component{suffix}"
+                if descriptor.is_file():
+                    yield descriptor
+
+
+def expected_name(path: Path) -> str:
+    return path.parent.name if path.stem == "component" else path.stem

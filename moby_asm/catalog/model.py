@@ -1,0 +1,309 @@
+"""The component descriptor: the YAML format of one block in the catalog.
+
+`docs/components.md` documents every field; the LinuxKit runtime settings keep the
+names and meaning they have in a LinuxKit YAML file so that configs map one to one.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from moby_asm.catalog.runtime import ContainerConfig
+from moby_asm.documents import StrictModel
+from moby_asm.versions import InvalidVersion, Range, Version
+
+NAME_PATTERN = re.compile(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?$")
+IMAGE_PATTERN = re.compile(
+    r"^(?:[a-zA-Z0-9.-]+(?::\d+)?/)?[a-z0-9]+(?:[._/-][a-z0-9]+)*"
+    r"(?::[\w][\w.-]{0,127})?(?:@sha256:[0-9a-f]{64})?$"
+)
+PLATFORM_PATTERN = re.compile(r"^linux/(amd64|arm64|arm/v6|arm/v7|riscv64|s390x|ppc64le|386)$")
+
+Stage = Literal["kernel", "init", "onboot", "service", "onshutdown", "files"]
+CONTAINER_STAGES = ("onboot", "service", "onshutdown")
+
+
+def check_name(value: str) -> str:
+    if not NAME_PATTERN.match(value):
+        raise ValueError(
+            f"invalid name {value!r}: use lowercase letters, digits and '-', "
+            "starting and ending with a letter or digit"
+        )
+    return value
+
+
+def check_range(value: str) -> str:
+    try:
+        Range.parse(value)
+    except InvalidVersion as error:
+        raise ValueError(str(error)) from None
+    return value
+
+
+def check_image(value: str) -> str:
+    if not IMAGE_PATTERN.match(value):
+        raise ValueError(
+            f"invalid image reference {value!r}: expected REPOSITORY[:TAG][@sha256:DIGEST], "
+            "for example linuxkit/getty:v1.0.0"
+        )
+    return value
+
+
+class Requirement(StrictModel):
+    """A dependency on a component or capability: `NAME` or `NAME RANGE`, or a mapping."""
+
+    name: str
+    range: str = "*"
+    optional: bool = False
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_text(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            name, _, range_text = value.strip().partition(" ")
+            return {"name": name, "range": range_text.strip() or "*"}
+        return value
+
+    _name = field_validator("name")(check_name)
+    _range = field_validator("range")(check_range)
+
+    def __str__(self) -> str:
+        return self.name if self.range == "*" else f"{self.name} {self.range}"
+
+
+class Capability(StrictModel):
+    """A capability that a component version provides, such as `oci-runtime 1.1.0`."""
+
+    name: str
+    version: str
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_text(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            name, _, version = value.strip().partition(" ")
+            return {"name": name, "version": version.strip()}
+        return value
+
+    _name = field_validator("name")(check_name)
+
+    @field_validator("version")
+    @classmethod
+    def _version(cls, value: str) -> str:
+        try:
+            Version.parse(value)
+        except InvalidVersion as error:
+            raise ValueError(f"{error}; write the capability as 'NAME VERSION'") from None
+        return value
+
+
+class BuildContext(StrictModel):
+    """A Docker build context, relative to the descriptor's folder."""
+
+    context: str
+    dockerfile: str = "Dockerfile"
+    args: dict[str, str] = Field(default_factory=dict)
+    target: str | None = None
+
+
+class Source(StrictModel):
+    """Where the component's content comes from: exactly one of image, build or path."""
+
+    image: str | None = None
+    build: BuildContext | None = None
+    path: str | None = None
+
+    @field_validator("image")
+    @classmethod
+    def _image(cls, value: str | None) -> str | None:
+        return None if value is None else check_image(value)
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> Source:
+        chosen = [key for key in ("image", "build", "path") if getattr(self, key) is not None]
+        if len(chosen) != 1:
+            raise ValueError(
+                "a source sets exactly one of 'image', 'build' or 'path'"
+                + (f"; found {', '.join(chosen)}" if chosen else "")
+            )
+        return self
+
+
+ParameterType = Literal["string", "integer", "number", "boolean", "list"]
+_PYTHON_TYPES: dict[str, tuple[type, ...]] = {
+    "string": (str,),
+    "integer": (int,),
+    "number": (int, float),
+    "boolean": (bool,),
+    "list": (list,),
+}
+
+
+def parameter_value_error(type_name: str, value: Any) -> str | None:
+    """Return why `value` is not of the parameter type `type_name`, or None when it is."""
+    expected = _PYTHON_TYPES[type_name]
+    if isinstance(value, bool) and type_name != "boolean":
+        return f"expected a value of type {type_name}, got {value!r}"
+    if not isinstance(value, expected):
+        return f"expected a value of type {type_name}, got {value!r}"
+    if type_name == "list" and not all(isinstance(item, str) for item in value):
+        return "expected a list of strings"
+    return None
+
+
+class Parameter(StrictModel):
+    """A typed setting that an assembly may give a value; `${NAME}` in strings refers to it."""
+
+    type: ParameterType = "string"
+    description: str = ""
+    default: Any = None
+    required: bool = False
+    choices: list[Any] | None = None
+
+    @model_validator(mode="after")
+    def _check_default(self) -> Parameter:
+        if self.required and self.default is not None:
+            raise ValueError("a required parameter has no default; remove 'default' or 'required'")
+        for value in ([self.default] if self.default is not None else []) + (self.choices or []):
+            problem = parameter_value_error(self.type, value)
+            if problem:
+                raise ValueError(f"invalid default or choice: {problem}")
+        if self.choices and self.default is not None and self.default not in self.choices:
+            raise ValueError(f"default {self.default!r} is not one of the choices {self.choices!r}")
+        return self
+
+
+class FileEntry(StrictModel):
+    """A file placed in the root filesystem, as in LinuxKit's `files` section."""
+
+    path: str
+    contents: str | None = None
+    source: str | None = None
+    metadata: Literal["yaml"] | None = None
+    directory: bool | None = None
+    symlink: str | None = None
+    mode: str | None = None
+    uid: int | str | None = None
+    gid: int | str | None = None
+    optional: bool | None = None
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> FileEntry:
+        kinds = [k for k in ("contents", "source", "metadata", "directory", "symlink") if getattr(self, k) is not None]
+        if len(kinds) != 1:
+            raise ValueError(
+                f"file {self.path!r} sets exactly one of contents, source, metadata, directory, symlink"
+                + (f"; found {', '.join(kinds)}" if kinds else "")
+            )
+        if self.mode is not None and not re.fullmatch(r"0?[0-7]{3,4}", self.mode):
+            raise ValueError(f"invalid mode {self.mode!r} for {self.path!r}: expected an octal string such as \"0644\"")
+        if self.path.startswith("/") or ".." in self.path.split("/"):
+            raise ValueError(f"invalid path {self.path!r}: use a relative path inside the root filesystem, without '..'")
+        return self
+
+
+class Volume(StrictModel):
+    name: str
+    image: str | None = None
+    readonly: bool | None = None
+    format: Literal["oci", "filesystem"] | None = None
+    platforms: list[str] | None = None
+
+
+class KernelSettings(StrictModel):
+    """Settings of a kernel component, with LinuxKit's defaults."""
+
+    cmdline: str = ""
+    binary: str = "kernel"
+    tar: str = "kernel.tar"
+    ucode: str | None = None
+
+
+class ComponentVersion(StrictModel):
+    """One released version of a component."""
+
+    version: str
+    stage: Stage
+    source: Source | None = None
+    requires: list[Requirement] = Field(default_factory=list)
+    provides: list[Capability] = Field(default_factory=list)
+    conflicts: list[Requirement] = Field(default_factory=list)
+    after: list[str] = Field(default_factory=list)
+    before: list[str] = Field(default_factory=list)
+    parameters: dict[str, Parameter] = Field(default_factory=dict)
+    config: ContainerConfig | None = None
+    kernel: KernelSettings | None = None
+    files: list[FileEntry] = Field(default_factory=list)
+    volumes: list[Volume] = Field(default_factory=list)
+    platforms: list[str] = Field(default_factory=list)
+
+    @field_validator("version")
+    @classmethod
+    def _version(cls, value: str) -> str:
+        try:
+            Version.parse(value)
+        except InvalidVersion as error:
+            raise ValueError(str(error)) from None
+        return value
+
+    @field_validator("after", "before")
+    @classmethod
+    def _names(cls, values: list[str]) -> list[str]:
+        return [check_name(value) for value in values]
+
+    @field_validator("platforms")
+    @classmethod
+    def _platforms(cls, values: list[str]) -> list[str]:
+        for value in values:
+            if not PLATFORM_PATTERN.match(value):
+                raise ValueError(f"invalid platform {value!r}: expected OS/ARCH such as linux/amd64 or linux/arm64")
+        return values
+
+    @field_validator("parameters")
+    @classmethod
+    def _parameter_names(cls, values: dict[str, Parameter]) -> dict[str, Parameter]:
+        for name in values:
+            if not re.fullmatch(r"[a-z_][a-z0-9_]*", name):
+                raise ValueError(f"invalid parameter name {name!r}: use lowercase letters, digits and '_'")
+        return values
+
+    @model_validator(mode="after")
+    def _stage_fields(self) -> ComponentVersion:
+        if self.stage != "files" and self.source is None:
+            raise ValueError(f"stage {self.stage!r} needs a 'source'; only 'files' components may omit it")
+        if self.config is not None and self.stage not in CONTAINER_STAGES:
+            raise ValueError(f"'config' applies to onboot, service and onshutdown containers, not to stage {self.stage!r}")
+        if self.kernel is not None and self.stage != "kernel":
+            raise ValueError(f"'kernel' settings apply to stage 'kernel' only, not to {self.stage!r}")
+        if (self.after or self.before) and self.stage not in ("onboot", "onshutdown"):
+            raise ValueError("'after' and 'before' order onboot and onshutdown containers only")
+        return self
+
+    @property
+    def parsed_version(self) -> Version:
+        return Version.parse(self.version)
+
+
+class Component(StrictModel):
+    """A named block of a container platform with its released versions."""
+
+    name: str
+    description: str = ""
+    labels: dict[str, str] = Field(default_factory=dict)
+    versions: list[ComponentVersion] = Field(min_length=1)
+
+    _name = field_validator("name")(check_name)
+
+    @field_validator("versions")
+    @classmethod
+    def _unique_versions(cls, versions: list[ComponentVersion]) -> list[ComponentVersion]:
+        seen: set[Version] = set()
+        for entry in versions:
+            parsed = entry.parsed_version
+            if parsed in seen:
+                raise ValueError(f"version {entry.version!r} is listed twice")
+            seen.add(parsed)
+        return versions

@@ -1,0 +1,1 @@
+"""The `moby-asm` command: parse arguments, call the library, print results."""

@@ -1,0 +1,78 @@
+"""Validate any project file or folder and collect every problem at once."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from moby_asm.catalog.loading import CatalogSource, entry_from_document
+from moby_asm.documents import Diagnostic, Document, InvalidDocuments, load_document
+
+YAML_SUFFIXES = (".yml", ".yaml")
+
+
+@dataclass
+class ValidationReport:
+    """The files that were checked, by kind, and every problem found in them."""
+
+    checked: dict[Path, str] = field(default_factory=dict)
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.diagnostics
+
+
+def validate_paths(paths: Iterable[Path]) -> ValidationReport:
+    """Check every file named or found under the folders named; never raises for bad input."""
+    report = ValidationReport()
+    for path in paths:
+        if not path.exists():
+            report.diagnostics.append(Diagnostic(path, 1, 1, f"{str(path)!r} does not exist"))
+            continue
+        for file in iter_project_files(path):
+            _check_file(file, report)
+    report.diagnostics.sort()
+    return report
+
+
+def iter_project_files(path: Path) -> Iterator[Path]:
+    """Yield the YAML files under `path`, skipping hidden folders and template sources."""
+    if path.is_file():
+        yield path
+        return
+    for child in sorted(path.iterdir()):
+        if child.name.startswith(".") or "{{" in child.name:
+            continue
+        if child.is_dir():
+            yield from iter_project_files(child)
+        elif child.suffix in YAML_SUFFIXES or child.name == "assembly.lock":
+            yield child
+
+
+def _check_file(path: Path, report: ValidationReport) -> None:
+    try:
+        document = load_document(path)
+        kind, check = _detect_kind(document)
+        report.checked[path] = kind
+        check(document)
+    except InvalidDocuments as error:
+        report.checked.setdefault(path, "unknown")
+        report.diagnostics.extend(error.diagnostics)
+
+
+def _detect_kind(document: Document) -> tuple[str, Callable[[Document], None]]:
+    data = document.data
+    if isinstance(data, dict) and "versions" in data:
+        return "component", _check_component
+    raise InvalidDocuments([document.diagnostic((), _UNKNOWN_KIND)])
+
+
+_UNKNOWN_KIND = (
+    "not a moby-asm file: a component descriptor has a 'versions' key"
+)
+
+
+def _check_component(document: Document) -> None:
+    entry_from_document(document, CatalogSource("file", document.path.parent))
