@@ -7,7 +7,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from moby_asm.catalog.loading import CatalogSource, entry_from_document
-from moby_asm.documents import Diagnostic, Document, InvalidDocuments, load_document
+from moby_asm.assembly.model import Assembly
+from moby_asm.documents import Diagnostic, Document, InvalidDocuments, load_document, validate_document
 
 YAML_SUFFIXES = (".yml", ".yaml")
 
@@ -63,16 +64,28 @@ def _check_file(path: Path, report: ValidationReport) -> None:
 
 
 def _detect_kind(document: Document) -> tuple[str, Callable[[Document], None]]:
-    data = document.data
+    """Tell the kind of a file by its place first, then by its keys."""
+    path, data = document.path, document.data
+    if path.parent.name == "components" or path.name in ("component.yml", "component.yaml"):
+        return "component", _check_component
+    if path.name in ("assembly.yml", "assembly.yaml"):
+        return "assembly", _check_assembly
     if isinstance(data, dict) and "versions" in data:
         return "component", _check_component
+    if isinstance(data, dict) and "requires" in data:
+        return "assembly", _check_assembly
     raise InvalidDocuments([document.diagnostic((), _UNKNOWN_KIND)])
 
 
 _UNKNOWN_KIND = (
-    "not a moby-asm file: a component descriptor has a 'versions' key"
+    "not a moby-asm file: a component descriptor lives in a components/ folder or has a "
+    "'versions' key, and an assembly is named assembly.yml or has a 'requires' key"
 )
 
 
 def _check_component(document: Document) -> None:
     entry_from_document(document, CatalogSource("file", document.path.parent))
+
+
+def _check_assembly(document: Document) -> None:
+    validate_document(document, Assembly)

@@ -107,20 +107,29 @@ def load_catalog(sources: Iterable[CatalogSource]) -> Catalog:
 
 
 def load_folder(source: CatalogSource, diagnostics: list[Diagnostic]) -> list[CatalogEntry]:
-    """Load the descriptors of one source, adding each problem to `diagnostics`."""
+    """Load the descriptors of one source, adding each problem to `diagnostics`.
+
+    Unchanged valid files are taken from the folder's compiled index (see `catalog.index`),
+    and the index is updated afterwards. The cyclic garbage collector is off meanwhile.
+    """
+    from moby_asm.catalog.index import CatalogIndex, paused_garbage_collection  # index imports this module
+
     entries = []
     names: dict[str, Path] = {}
-    for path in iter_descriptor_files(source.path):
-        try:
-            entry = load_descriptor(path, source)
-        except InvalidDocuments as error:
-            diagnostics.extend(error.diagnostics)
-            continue
-        if entry.name in names:
-            diagnostics.append(Diagnostic(path, 1, 1, f"component {entry.name!r} is also defined in {names[entry.name]}"))
-            continue
-        names[entry.name] = path
-        entries.append(entry)
+    with paused_garbage_collection():
+        index = CatalogIndex.open(source.path)
+        for path in iter_descriptor_files(source.path):
+            try:
+                entry = index.load_entry(path, source)
+            except InvalidDocuments as error:
+                diagnostics.extend(error.diagnostics)
+                continue
+            if entry.name in names:
+                diagnostics.append(Diagnostic(path, 1, 1, f"component {entry.name!r} is also defined in {names[entry.name]}"))
+                continue
+            names[entry.name] = path
+            entries.append(entry)
+        index.save()
     return entries
 
 
@@ -132,10 +141,13 @@ def entry_from_document(document: Document, source: CatalogSource) -> CatalogEnt
     """Validate a loaded descriptor; its name must match its file or folder name."""
     path = document.path
     component = validate_document(document, Component)
+    problems = [document.diagnostic(loc, message) for loc, message in component.problems()]
     expected = expected_name(path)
     if component.name != expected:
-        raise InvalidDocuments([document.diagnostic(("name",), f"component name {component.name!r} does not "
-                                                              f"match its file name; rename one to {expected!r}")])
+        problems.append(document.diagnostic(("name",), f"component name {component.name!r} does not "
+                                                       f"match its file name; rename one to {expected!r}"))
+    if problems:
+        raise InvalidDocuments(problems)
     return CatalogEntry(component, path, source)
 
 

@@ -7,11 +7,12 @@ names and meaning they have in a LinuxKit YAML file so that configs map one to o
 from __future__ import annotations
 
 import re
-from typing import Any, Literal
+from functools import cached_property
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import AfterValidator, Field, ValidationInfo, field_validator, model_validator
 
-from moby_asm.catalog.runtime import ContainerConfig
+from moby_asm.catalog.runtime import ContainerConfig, IdOrName
 from moby_asm.documents import StrictModel
 from moby_asm.versions import InvalidVersion, Range, Version
 
@@ -33,6 +34,23 @@ def check_name(value: str) -> str:
             "starting and ending with a letter or digit"
         )
     return value
+
+
+def check_platform(value: str) -> str:
+    if not PLATFORM_PATTERN.match(value):
+        raise ValueError(f"invalid platform {value!r}: expected OS/ARCH such as linux/amd64 or linux/arm64")
+    return value
+
+
+def check_parameter_name(value: str) -> str:
+    if not re.fullmatch(r"[a-z_][a-z0-9_]*", value):
+        raise ValueError(f"invalid parameter name {value!r}: use lowercase letters, digits and '_'")
+    return value
+
+
+Platform = Annotated[str, AfterValidator(check_platform)]
+ComponentName = Annotated[str, AfterValidator(check_name)]
+ParameterName = Annotated[str, AfterValidator(check_parameter_name)]
 
 
 def check_range(value: str) -> str:
@@ -65,6 +83,8 @@ class Requirement(StrictModel):
         if isinstance(value, str):
             name, _, range_text = value.strip().partition(" ")
             return {"name": name, "range": range_text.strip() or "*"}
+        if not isinstance(value, dict):
+            raise ValueError(f"expected 'NAME [RANGE]' or a mapping with name, range and optional; got {value!r}")
         return value
 
     _name = field_validator("name")(check_name)
@@ -163,17 +183,32 @@ class Parameter(StrictModel):
     required: bool = False
     choices: list[Any] | None = None
 
-    @model_validator(mode="after")
-    def _check_default(self) -> Parameter:
-        if self.required and self.default is not None:
+    @field_validator("default")
+    @classmethod
+    def _default_type(cls, value: Any, info: ValidationInfo) -> Any:
+        problem = None if value is None else parameter_value_error(info.data.get("type", "string"), value)
+        if problem:
+            raise ValueError(f"invalid default: {problem}")
+        return value
+
+    @field_validator("required")
+    @classmethod
+    def _required(cls, value: bool, info: ValidationInfo) -> bool:
+        if value and info.data.get("default") is not None:
             raise ValueError("a required parameter has no default; remove 'default' or 'required'")
-        for value in ([self.default] if self.default is not None else []) + (self.choices or []):
-            problem = parameter_value_error(self.type, value)
+        return value
+
+    @field_validator("choices")
+    @classmethod
+    def _choices(cls, values: list[Any] | None, info: ValidationInfo) -> list[Any] | None:
+        for value in values or ():
+            problem = parameter_value_error(info.data.get("type", "string"), value)
             if problem:
-                raise ValueError(f"invalid default or choice: {problem}")
-        if self.choices and self.default is not None and self.default not in self.choices:
-            raise ValueError(f"default {self.default!r} is not one of the choices {self.choices!r}")
-        return self
+                raise ValueError(f"invalid choice: {problem}")
+        default = info.data.get("default")
+        if values and default is not None and default not in values:
+            raise ValueError(f"default {default!r} is not one of the choices {values!r}")
+        return values
 
 
 class FileEntry(StrictModel):
@@ -186,22 +221,35 @@ class FileEntry(StrictModel):
     directory: bool | None = None
     symlink: str | None = None
     mode: str | None = None
-    uid: int | str | None = None
-    gid: int | str | None = None
+    uid: IdOrName | None = None
+    gid: IdOrName | None = None
     optional: bool | None = None
+
+    @field_validator("path")
+    @classmethod
+    def _path(cls, value: str) -> str:
+        if value.startswith("/") or ".." in value.split("/") or not value.strip("/"):
+            raise ValueError(f"invalid path {value!r}: use a relative path inside the root filesystem, "
+                             "without '..', for example etc/motd")
+        return value
+
+    @field_validator("mode")
+    @classmethod
+    def _mode(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"0?[0-7]{3,4}", value):
+            raise ValueError(f"invalid mode {value!r}: expected an octal string such as \"0644\"")
+        return value
 
     @model_validator(mode="after")
     def _one_kind(self) -> FileEntry:
-        kinds = [k for k in ("contents", "source", "metadata", "directory", "symlink") if getattr(self, k) is not None]
+        kinds = [k for k in ("contents", "source", "metadata", "symlink") if getattr(self, k) is not None]
+        if self.directory:
+            kinds.append("directory")
         if len(kinds) != 1:
             raise ValueError(
                 f"file {self.path!r} sets exactly one of contents, source, metadata, directory, symlink"
                 + (f"; found {', '.join(kinds)}" if kinds else "")
             )
-        if self.mode is not None and not re.fullmatch(r"0?[0-7]{3,4}", self.mode):
-            raise ValueError(f"invalid mode {self.mode!r} for {self.path!r}: expected an octal string such as \"0644\"")
-        if self.path.startswith("/") or ".." in self.path.split("/"):
-            raise ValueError(f"invalid path {self.path!r}: use a relative path inside the root filesystem, without '..'")
         return self
 
 
@@ -210,7 +258,7 @@ class Volume(StrictModel):
     image: str | None = None
     readonly: bool | None = None
     format: Literal["oci", "filesystem"] | None = None
-    platforms: list[str] | None = None
+    platforms: list[Platform] | None = None
 
 
 class KernelSettings(StrictModel):
@@ -231,14 +279,14 @@ class ComponentVersion(StrictModel):
     requires: list[Requirement] = Field(default_factory=list)
     provides: list[Capability] = Field(default_factory=list)
     conflicts: list[Requirement] = Field(default_factory=list)
-    after: list[str] = Field(default_factory=list)
-    before: list[str] = Field(default_factory=list)
-    parameters: dict[str, Parameter] = Field(default_factory=dict)
+    after: list[ComponentName] = Field(default_factory=list)
+    before: list[ComponentName] = Field(default_factory=list)
+    parameters: dict[ParameterName, Parameter] = Field(default_factory=dict)
     config: ContainerConfig | None = None
     kernel: KernelSettings | None = None
     files: list[FileEntry] = Field(default_factory=list)
     volumes: list[Volume] = Field(default_factory=list)
-    platforms: list[str] = Field(default_factory=list)
+    platforms: list[Platform] = Field(default_factory=list)
 
     @field_validator("version")
     @classmethod
@@ -251,38 +299,35 @@ class ComponentVersion(StrictModel):
 
     @field_validator("after", "before")
     @classmethod
-    def _names(cls, values: list[str]) -> list[str]:
-        return [check_name(value) for value in values]
-
-    @field_validator("platforms")
-    @classmethod
-    def _platforms(cls, values: list[str]) -> list[str]:
-        for value in values:
-            if not PLATFORM_PATTERN.match(value):
-                raise ValueError(f"invalid platform {value!r}: expected OS/ARCH such as linux/amd64 or linux/arm64")
+    def _ordering(cls, values: list[str], info: ValidationInfo) -> list[str]:
+        if values and info.data.get("stage") not in ("onboot", "onshutdown"):
+            raise ValueError(f"'{info.field_name}' orders onboot and onshutdown containers only, "
+                             f"not stage {info.data.get('stage')!r}")
         return values
 
-    @field_validator("parameters")
+    @field_validator("config")
     @classmethod
-    def _parameter_names(cls, values: dict[str, Parameter]) -> dict[str, Parameter]:
-        for name in values:
-            if not re.fullmatch(r"[a-z_][a-z0-9_]*", name):
-                raise ValueError(f"invalid parameter name {name!r}: use lowercase letters, digits and '_'")
-        return values
+    def _config(cls, value: ContainerConfig | None, info: ValidationInfo) -> ContainerConfig | None:
+        stage = info.data.get("stage")
+        if value is not None and stage is not None and stage not in CONTAINER_STAGES:
+            raise ValueError(f"'config' applies to onboot, service and onshutdown containers, not to stage {stage!r}")
+        return value
+
+    @field_validator("kernel")
+    @classmethod
+    def _kernel(cls, value: KernelSettings | None, info: ValidationInfo) -> KernelSettings | None:
+        stage = info.data.get("stage")
+        if value is not None and stage is not None and stage != "kernel":
+            raise ValueError(f"'kernel' settings apply to stage 'kernel' only, not to {stage!r}")
+        return value
 
     @model_validator(mode="after")
-    def _stage_fields(self) -> ComponentVersion:
+    def _source_needed(self) -> ComponentVersion:
         if self.stage != "files" and self.source is None:
             raise ValueError(f"stage {self.stage!r} needs a 'source'; only 'files' components may omit it")
-        if self.config is not None and self.stage not in CONTAINER_STAGES:
-            raise ValueError(f"'config' applies to onboot, service and onshutdown containers, not to stage {self.stage!r}")
-        if self.kernel is not None and self.stage != "kernel":
-            raise ValueError(f"'kernel' settings apply to stage 'kernel' only, not to {self.stage!r}")
-        if (self.after or self.before) and self.stage not in ("onboot", "onshutdown"):
-            raise ValueError("'after' and 'before' order onboot and onshutdown containers only")
         return self
 
-    @property
+    @cached_property
     def parsed_version(self) -> Version:
         return Version.parse(self.version)
 
@@ -297,13 +342,14 @@ class Component(StrictModel):
 
     _name = field_validator("name")(check_name)
 
-    @field_validator("versions")
-    @classmethod
-    def _unique_versions(cls, versions: list[ComponentVersion]) -> list[ComponentVersion]:
-        seen: set[Version] = set()
-        for entry in versions:
+    def problems(self) -> list[tuple[tuple[str | int, ...], str]]:
+        """Return checks that span several entries, each with the location of the entry at fault."""
+        found = []
+        seen: dict[Version, int] = {}
+        for index, entry in enumerate(self.versions):
             parsed = entry.parsed_version
             if parsed in seen:
-                raise ValueError(f"version {entry.version!r} is listed twice")
-            seen.add(parsed)
-        return versions
+                found.append((("versions", index, "version"),
+                              f"version {entry.version!r} is listed twice (first as entry {seen[parsed] + 1})"))
+            seen.setdefault(parsed, index)
+        return found

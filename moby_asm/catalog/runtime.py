@@ -7,32 +7,62 @@ LinuxKit passes through to the OCI runtime spec unchanged (`resources`) stay fre
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import AfterValidator, Field, PlainValidator
 
 from moby_asm.documents import StrictModel
 
 
-class Mount(StrictModel):
-    destination: str
-    type: str | None = None
-    source: str | None = None
-    options: list[str] = Field(default_factory=list)
+def _check_id(value: Any) -> int | str:
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        raise ValueError(f"expected a number or a name, got {value!r}")
+    return value
 
 
-class Device(StrictModel):
-    path: str
-    type: Literal["a", "b", "c", "u", "p"]
-    major: int
-    minor: int
-    mode: str | None = None
+def _check_env(value: str) -> str:
+    if "=" not in value:
+        raise ValueError(f"invalid env entry {value!r}: expected KEY=VALUE")
+    return value
+
+
+def _check_bind(value: str) -> str:
+    if ":" not in value:
+        raise ValueError(f"invalid bind {value!r}: expected SOURCE:DESTINATION[:OPTIONS]")
+    return value
+
+
+IdOrName = Annotated[int | str, PlainValidator(_check_id)]
+"""A user or group: a number, or a name LinuxKit looks up (a container's name for its own ids)."""
+EnvEntry = Annotated[str, AfterValidator(_check_env)]
+Bind = Annotated[str, AfterValidator(_check_bind)]
 
 
 class IdMapping(StrictModel):
     container_id: int = Field(alias="containerID")
     host_id: int = Field(alias="hostID")
     size: int
+
+
+class Mount(StrictModel):
+    """An OCI mount; LinuxKit fills in the destination of well-known types such as cgroup."""
+
+    destination: str | None = None
+    type: str | None = None
+    source: str | None = None
+    options: list[str] = Field(default_factory=list)
+    uid_mappings: list[IdMapping] | None = Field(default=None, alias="uidMappings")
+    gid_mappings: list[IdMapping] | None = Field(default=None, alias="gidMappings")
+
+
+class Device(StrictModel):
+    """A device cgroup rule; `path: all` with no numbers applies to every device of the type."""
+
+    path: str
+    type: Literal["a", "b", "c", "u", "p"]
+    major: int | None = None
+    minor: int | None = None
+    mode: IdOrName | None = None
 
 
 class Interface(StrictModel):
@@ -70,12 +100,12 @@ class ContainerConfig(StrictModel):
     capabilities_add: list[str] | None = Field(default=None, alias="capabilities.add")
     ambient: list[str] | None = None
     mounts: list[Mount] | None = None
-    binds: list[str] | None = None
-    binds_add: list[str] | None = Field(default=None, alias="binds.add")
+    binds: list[Bind] | None = None
+    binds_add: list[Bind] | None = Field(default=None, alias="binds.add")
     tmpfs: list[str] | None = None
     devices: list[Device] | None = None
     command: list[str] | None = None
-    env: list[str] | None = None
+    env: list[EnvEntry] | None = None
     cwd: str | None = None
     net: str | None = None
     pid: str | None = None
@@ -85,9 +115,9 @@ class ContainerConfig(StrictModel):
     readonly: bool | None = None
     masked_paths: list[str] | None = Field(default=None, alias="maskedPaths")
     readonly_paths: list[str] | None = Field(default=None, alias="readonlyPaths")
-    uid: int | str | None = None
-    gid: int | str | None = None
-    additional_gids: list[int | str] | None = Field(default=None, alias="additionalGids")
+    uid: IdOrName | None = None
+    gid: IdOrName | None = None
+    additional_gids: list[IdOrName] | None = Field(default=None, alias="additionalGids")
     no_new_privileges: bool | None = Field(default=None, alias="noNewPrivileges")
     hostname: str | None = None
     oom_score_adj: int | None = Field(default=None, alias="oomScoreAdj")
@@ -100,16 +130,6 @@ class ContainerConfig(StrictModel):
     uid_mappings: list[IdMapping] | None = Field(default=None, alias="uidMappings")
     gid_mappings: list[IdMapping] | None = Field(default=None, alias="gidMappings")
     runtime: RuntimeHooks | None = None
-
-    @model_validator(mode="after")
-    def _check_env(self) -> ContainerConfig:
-        for entry in self.env or ():
-            if "=" not in entry:
-                raise ValueError(f"invalid env entry {entry!r}: expected KEY=VALUE")
-        for bind in (self.binds or []) + (self.binds_add or []):
-            if ":" not in bind:
-                raise ValueError(f"invalid bind {bind!r}: expected SOURCE:DESTINATION[:OPTIONS]")
-        return self
 
     def to_linuxkit(self) -> dict[str, Any]:
         """Return the settings as a LinuxKit YAML entry holds them, unset fields left out."""

@@ -14,7 +14,7 @@ import sys
 import typer
 
 from moby_asm import __version__
-from moby_asm.cli import components, validate
+from moby_asm.cli import components, resolve, validate
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -31,6 +31,10 @@ app = typer.Typer(
 )
 app.add_typer(components.app, name="components")
 app.command("validate")(validate.validate)
+app.command("lock")(resolve.lock)
+app.command("why")(resolve.why)
+app.command("tree")(resolve.tree)
+app.command("graph")(resolve.graph)
 
 
 def _show_version(value: bool) -> None:

@@ -7,6 +7,7 @@ Rich honours NO_COLOR and plain pipes on its own; it is imported on first use so
 from __future__ import annotations
 
 import json
+import os
 import sys
 from functools import cache
 from typing import Any
@@ -14,16 +15,20 @@ from typing import Any
 
 @cache
 def console():
-    from rich.console import Console
-
-    return Console(highlight=False)
+    return _make_console(stderr=False)
 
 
 @cache
 def error_console():
+    return _make_console(stderr=True)
+
+
+def _make_console(stderr: bool):
     from rich.console import Console
 
-    return Console(stderr=True, highlight=False)
+    # Rich drops colours for NO_COLOR but keeps bold and italics; plain output is expected.
+    plain = bool(os.environ.get("NO_COLOR"))
+    return Console(stderr=stderr, highlight=False, color_system=None if plain else "auto")
 
 
 def print_json(data: Any) -> None:

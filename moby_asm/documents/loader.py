@@ -26,6 +26,7 @@ MAX_ALIAS_NODES = 10_000
 """Most nodes that aliases may add to one document by repeating anchored nodes."""
 
 _STR_TAG = "tag:yaml.org,2002:str"
+_COLLECTION_TAGS = ("tag:yaml.org,2002:seq", "tag:yaml.org,2002:map")
 _SCALAR_CONSTRUCTOR = SafeConstructor()
 
 
@@ -57,6 +58,15 @@ class Document:
         mark = mark_node.start_mark
         return (mark.line + 1, mark.column + 1)
 
+    def node_at(self, loc: Sequence[str | int]) -> Node | None:
+        """Return the node at `loc`, or None when the path does not exist."""
+        node = self.root
+        for step in loc:
+            node, _ = _child(node, step)
+            if node is None:
+                return None
+        return node
+
     def diagnostic(self, loc: Sequence[str | int], message: str, at_key: bool = False) -> Diagnostic:
         line, column = self.position(loc, at_key)
         return Diagnostic(self.path, line, column, message)
@@ -76,11 +86,18 @@ def _child(node: Node | None, step: str | int) -> tuple[Node | None, Node | None
 def load_document(path: Path) -> Document:
     """Read and parse the YAML file at `path`; raise `InvalidDocuments` when it is not valid."""
     try:
-        text = path.read_text(encoding="utf-8")
+        raw = path.read_bytes()
+    except FileNotFoundError as error:
+        raise InvalidDocuments([Diagnostic(path, 1, 1, "file not found")]) from error
+    except OSError as error:
+        raise InvalidDocuments([Diagnostic(path, 1, 1, f"cannot read file: {error.strerror}")]) from error
+    try:
+        text = raw.decode("utf-8")
     except UnicodeDecodeError as error:
-        raise InvalidDocuments(
-            [Diagnostic(path, 1, 1, f"file is not valid UTF-8 ({error.reason} at byte {error.start})")]
-        ) from error
+        line = raw.count(b"\n", 0, error.start) + 1
+        column = error.start - (raw.rfind(b"\n", 0, error.start) + 1) + 1
+        message = f"file is not valid UTF-8: byte 0x{raw[error.start]:02x} ({error.reason}); save it as UTF-8"
+        raise InvalidDocuments([Diagnostic(path, line, column, message)]) from error
     return parse_document(text, path)
 
 
@@ -89,15 +106,31 @@ def parse_document(text: str, path: Path) -> Document:
     try:
         root = _compose_single(text)
     except yaml.MarkedYAMLError as error:
-        mark = error.problem_mark or error.context_mark
-        line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-        problem = error.problem or error.context or "invalid YAML"
-        raise InvalidDocuments([Diagnostic(path, line, column, f"invalid YAML: {problem}")]) from error
+        raise InvalidDocuments([_syntax_diagnostic(error, path, text)]) from error
     builder = _Builder(path)
     data = builder.build(root) if root is not None else None
     if builder.diagnostics:
         raise InvalidDocuments(builder.diagnostics)
     return Document(path, data, root)
+
+
+def _syntax_diagnostic(error: yaml.MarkedYAMLError, path: Path, text: str) -> Diagnostic:
+    problem = error.problem or "invalid YAML"
+    mark = error.problem_mark or error.context_mark
+    if error.context and error.context_mark is not None:
+        # "found unexpected end of stream" is best shown where the unclosed construct starts.
+        if "end of stream" in problem:
+            mark = error.context_mark
+        problem = f"{error.context} at line {error.context_mark.line + 1}, {problem}"
+    if mark is not None and "\t" in _line(text, mark.line)[: mark.column + 1]:
+        problem += "; indent with spaces, YAML does not allow tabs there"
+    line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+    return Diagnostic(path, line, column, f"invalid YAML: {problem}")
+
+
+def _line(text: str, index: int) -> str:
+    lines = text.splitlines()
+    return lines[index] if 0 <= index < len(lines) else ""
 
 
 def _compose_single(text: str) -> Node | None:
@@ -124,6 +157,7 @@ class _Builder:
         self.seen: set[int] = set()
         self.active: set[int] = set()
         self.alias_nodes = 0
+        self.alias_target: Node | None = None
 
     def report(self, node: Node, message: str) -> None:
         mark = node.start_mark
@@ -134,18 +168,24 @@ class _Builder:
         if ident in self.active:
             self.report(node, "recursive alias: a node contains itself")
             return None
-        if ident in self.seen:
+        if ident in self.seen and not via_alias:
             via_alias = True
+            self.alias_target = node
         self.seen.add(ident)
         if via_alias:
             self.alias_nodes += 1
             if self.alias_nodes == MAX_ALIAS_NODES + 1:
-                self.report(node, f"aliases expand to more than {MAX_ALIAS_NODES} nodes; "
-                                  "write the repeated content out or use fewer aliases")
+                # The composer keeps no position for an alias, so the repeated anchor is shown.
+                self.report(self.alias_target, f"aliases of the anchor defined here expand to more than "
+                                               f"{MAX_ALIAS_NODES} nodes; write the repeated content out "
+                                               "or use fewer aliases")
             if self.alias_nodes > MAX_ALIAS_NODES:
                 return None
         if isinstance(node, ScalarNode):
             return self.scalar(node)
+        if node.tag not in _COLLECTION_TAGS:
+            self.report(node, f"unsupported YAML tag {node.tag!r} on a collection; remove the tag")
+            return None
         self.active.add(ident)
         try:
             if isinstance(node, SequenceNode):
@@ -171,9 +211,11 @@ class _Builder:
             if key_node.tag == "tag:yaml.org,2002:merge":
                 self.report(key_node, "merge keys ('<<') are not supported; write the keys out")
                 continue
-            if not isinstance(key_node, ScalarNode) or key_node.tag != _STR_TAG:
-                shown = key_node.value if isinstance(key_node, ScalarNode) else "a collection"
-                self.report(key_node, f"mapping keys must be strings, got {shown!r}; quote the key")
+            if not isinstance(key_node, ScalarNode):
+                self.report(key_node, "mapping keys must be strings, got a list or mapping")
+                continue
+            if key_node.tag != _STR_TAG:
+                self.report(key_node, f"mapping keys must be strings, got {key_node.value!r}; quote the key")
                 continue
             key = key_node.value
             if key in result:

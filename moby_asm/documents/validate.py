@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import date, datetime
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
+from yaml.nodes import CollectionNode, ScalarNode
 
 from moby_asm.documents.diagnostics import Diagnostic, InvalidDocuments, suggest
 from moby_asm.documents.loader import Document
@@ -15,7 +17,7 @@ Model = TypeVar("Model", bound=BaseModel)
 class StrictModel(BaseModel):
     """Base of every file model: unknown keys are errors and no type is coerced."""
 
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
 
 def validate_document(document: Document, model: type[Model]) -> Model:
@@ -33,12 +35,24 @@ def diagnose(document: Document, model: type[BaseModel], error: ValidationError)
     diagnostics = []
     for item in error.errors(include_url=False):
         loc = tuple(item["loc"])
-        message = _message(item, _model_at(model, loc[:-1]))
         at_key = item["type"] == "extra_forbidden"
+        if loc and loc[-1] == "[key]":
+            # pydantic marks an invalid mapping key with a "[key]" step after the key.
+            loc, at_key = loc[:-1], True
+        if item["type"] == "value_error" and isinstance(document.node_at(loc), CollectionNode):
+            # A check on a whole mapping or list reads best at the key that names it.
+            at_key = True
+        message = _message(item, _model_at(model, loc[:-1]), _raw_text(document, loc))
         if item["type"] == "missing":
             loc = loc[:-1]
         diagnostics.append(document.diagnostic(loc, message, at_key=at_key))
     return diagnostics
+
+
+def _raw_text(document: Document, loc: tuple) -> str | None:
+    """Return a scalar as written in the file, before YAML turned it into a number or date."""
+    node = document.node_at(loc)
+    return node.value if isinstance(node, ScalarNode) else None
 
 
 def _model_at(model: type[BaseModel], loc: tuple[Any, ...]) -> type[BaseModel] | None:
@@ -77,7 +91,7 @@ def allowed_keys(model: type[BaseModel]) -> list[str]:
     return [field.alias or name for name, field in model.model_fields.items()]
 
 
-def _message(item: dict[str, Any], model: type[BaseModel] | None) -> str:
+def _message(item: dict[str, Any], model: type[BaseModel] | None, raw: str | None) -> str:
     kind = item["type"]
     value = item.get("input")
     key = item["loc"][-1] if item["loc"] else ""
@@ -89,8 +103,10 @@ def _message(item: dict[str, Any], model: type[BaseModel] | None) -> str:
     if kind == "literal_error":
         expected = item["ctx"]["expected"]
         return f"invalid value {value!r}; expected {expected}" + suggest(str(value), _literals(expected))
+    if kind == "too_short":
+        return f"expected at least {item['ctx']['min_length']} item, got none"
     if kind in _TYPE_NAMES:
-        return f"expected {_TYPE_NAMES[kind]}, got {_describe(value)}" + _quote_hint(kind, value)
+        return f"expected {_TYPE_NAMES[kind]}, got {_describe(value, raw)}" + _quote_hint(kind, value, raw)
     if kind in ("value_error", "assertion_error"):
         return str(item["ctx"]["error"])
     return f"invalid value {value!r}: {item['msg']}"
@@ -100,14 +116,15 @@ def _literals(expected: str) -> list[str]:
     return [part.strip(" '") for part in expected.replace(" or ", ", ").split(",")]
 
 
-def _describe(value: Any) -> str:
+def _describe(value: Any, raw: str | None) -> str:
     if isinstance(value, dict):
         return "a mapping"
     if isinstance(value, list):
         return "a list"
     if value is None:
         return "an empty value"
-    return f"{value!r} ({_python_kind(value)})"
+    shown = raw if raw is not None else repr(value)
+    return f"{shown} ({_python_kind(value)})"
 
 
 def _python_kind(value: Any) -> str:
@@ -117,19 +134,15 @@ def _python_kind(value: Any) -> str:
         return "a number"
     if isinstance(value, str):
         return "a string"
+    if isinstance(value, (date, datetime)):
+        return "a date"
     return type(value).__name__
 
 
-def _quote_hint(kind: str, value: Any) -> str:
-    if kind == "string_type" and isinstance(value, (bool, int, float)):
-        return f"; quote it as \"{_yaml_text(value)}\" to keep it a string"
+def _quote_hint(kind: str, value: Any, raw: str | None) -> str:
+    if kind == "string_type" and raw is not None and not isinstance(value, (str, list, dict)) and value is not None:
+        return f"; quote it as \"{raw}\" to keep it a string"
     return ""
-
-
-def _yaml_text(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
 
 
 _TYPE_NAMES = {

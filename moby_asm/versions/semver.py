@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from functools import total_ordering
+from functools import lru_cache, total_ordering
 
 import nodesemver
 
@@ -46,6 +46,12 @@ class Version:
 
     @classmethod
     def parse(cls, text: str) -> Version:
+        if not isinstance(text, str):
+            raise InvalidVersion(str(text), "a version must be a string such as 1.4.0")
+        return _parse_version(text) if cls is Version else cls._parse(text)
+
+    @classmethod
+    def _parse(cls, text: str) -> Version:
         match = _VERSION.match(text.strip()) if isinstance(text, str) else None
         if match is None:
             raise InvalidVersion(str(text), "expected MAJOR.MINOR.PATCH, for example 1.4.0 or 2.0.0-rc.1")
@@ -59,6 +65,13 @@ class Version:
 
     @property
     def sort_key(self) -> tuple:
+        key = self.__dict__.get("_sort_key")
+        if key is None:
+            key = self._make_sort_key()
+            object.__setattr__(self, "_sort_key", key)
+        return key
+
+    def _make_sort_key(self) -> tuple:
         # A release sorts after its prereleases; numeric identifiers sort before text.
         if not self.prerelease:
             return (self.release, 1, ())
@@ -87,7 +100,7 @@ class Version:
 
 
 @dataclass(frozen=True)
-class _Interval:
+class Interval:
     low: Version | None
     low_inclusive: bool
     high: Version | None
@@ -111,10 +124,16 @@ class Range:
     """A version range such as `^1.2.0`, `>=1.0.0 <2.0.0 || 3.x`; `*` matches every release."""
 
     text: str
-    intervals: tuple[_Interval, ...]
+    intervals: tuple[Interval, ...]
 
     @classmethod
     def parse(cls, text: str) -> Range:
+        if not isinstance(text, str):
+            raise InvalidVersion(str(text), "a range must be a string", "range")
+        return _parse_range(text)
+
+    @classmethod
+    def _parse(cls, text: str) -> Range:
         if not isinstance(text, str):
             raise InvalidVersion(str(text), "a range must be a string", "range")
         try:
@@ -136,7 +155,7 @@ class Range:
         return self.text
 
 
-def _interval(comparators) -> _Interval:
+def _interval(comparators) -> Interval:
     low, low_inclusive, high, high_inclusive = None, True, None, True
     prerelease_releases = set()
     for comparator in comparators:
@@ -154,4 +173,16 @@ def _interval(comparators) -> _Interval:
             inclusive = operator != "<"
             if high is None or version < high or (version == high and not inclusive):
                 high, high_inclusive = version, inclusive
-    return _Interval(low, low_inclusive, high, high_inclusive, frozenset(prerelease_releases))
+    return Interval(low, low_inclusive, high, high_inclusive, frozenset(prerelease_releases))
+
+
+@lru_cache(maxsize=65536)
+def _parse_version(text: str) -> Version:
+    # Versions are immutable, so parsing each distinct text once is safe and saves
+    # most of the cost when a catalog names the same versions many times.
+    return Version._parse(text)
+
+
+@lru_cache(maxsize=65536)
+def _parse_range(text: str) -> Range:
+    return Range._parse(text)

@@ -1,0 +1,80 @@
+"""The `assembly.yml` format; `docs/assemblies.md` documents every field."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, field_validator
+
+from moby_asm.catalog.model import PLATFORM_PATTERN, FileEntry, Requirement, Volume, check_name
+from moby_asm.documents import Document, StrictModel, load_document, validate_document
+from moby_asm.versions import InvalidVersion, Version
+
+ASSEMBLY_FILE = "assembly.yml"
+DEFAULT_PLATFORM = "linux/amd64"
+
+OutputFormat = Literal[
+    "kernel+initrd", "tar", "docker", "tar-kernel-initrd", "iso-bios", "iso-efi", "iso-efi-initrd",
+    "raw-bios", "raw-efi", "kernel+squashfs", "kernel+erofs", "kernel+iso", "qcow2-bios", "qcow2-efi",
+    "vhd", "dynamic-vhd", "vmdk", "gcp", "aws", "rpi3", "oci",
+]
+BuilderName = Literal["native", "docker", "linuxkit"]
+
+
+class BuilderPreferences(StrictModel):
+    """Which builder makes the outputs: `default` for all, `formats` per output format."""
+
+    default: BuilderName = "native"
+    formats: dict[OutputFormat, BuilderName] = Field(default_factory=dict)
+
+
+class Assembly(StrictModel):
+    """A platform to compose: the components it requires and how to build it."""
+
+    name: str
+    version: str = "0.1.0"
+    description: str = ""
+    platforms: list[str] = Field(default_factory=lambda: [DEFAULT_PLATFORM], min_length=1)
+    requires: list[Requirement] = Field(min_length=1)
+    prefer: dict[str, str] = Field(default_factory=dict)
+    parameters: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    files: list[FileEntry] = Field(default_factory=list)
+    volumes: list[Volume] = Field(default_factory=list)
+    outputs: list[OutputFormat] = Field(default_factory=lambda: ["kernel+initrd"])
+    builder: BuilderPreferences = Field(default_factory=BuilderPreferences)
+
+    _name = field_validator("name")(check_name)
+
+    @field_validator("version")
+    @classmethod
+    def _version(cls, value: str) -> str:
+        try:
+            Version.parse(value)
+        except InvalidVersion as error:
+            raise ValueError(str(error)) from None
+        return value
+
+    @field_validator("platforms")
+    @classmethod
+    def _platforms(cls, values: list[str]) -> list[str]:
+        for value in values:
+            if not PLATFORM_PATTERN.match(value):
+                raise ValueError(f"invalid platform {value!r}: expected OS/ARCH such as linux/amd64 or linux/arm64")
+        return values
+
+    @field_validator("prefer")
+    @classmethod
+    def _prefer(cls, values: dict[str, str]) -> dict[str, str]:
+        for capability, component in values.items():
+            check_name(capability)
+            check_name(component)
+        return values
+
+
+def load_assembly(path: Path) -> tuple[Assembly, Document]:
+    """Load and validate an assembly file; a folder means its `assembly.yml`."""
+    if path.is_dir():
+        path = path / ASSEMBLY_FILE
+    document = load_document(path)
+    return validate_document(document, Assembly), document

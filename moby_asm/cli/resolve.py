@@ -1,0 +1,147 @@
+"""`moby-asm lock`, `why`, `tree` and `graph`: resolve the assembly and explain the selection."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from moby_asm.cli.output import console, escape, print_json, table
+
+AssemblyArgument = typer.Argument(Path("."), help="The assembly file, or a folder holding assembly.yml.")
+JsonOption = typer.Option(False, "--json", help="Print machine-readable JSON.")
+
+
+def _locked(assembly: Path, upgrade: list[str] | None = None, upgrade_all: bool = False):
+    from moby_asm.project import lock_project, open_project
+
+    project = open_project(assembly)
+    return project, lock_project(project, set(upgrade or ()), upgrade_all)
+
+
+def lock(
+    assembly: Path = AssemblyArgument,
+    upgrade: list[str] = typer.Option(None, "--upgrade", metavar="NAME",
+                                      help="Let NAME move to its newest allowed version; repeat for several."),
+    upgrade_all: bool = typer.Option(False, "--upgrade-all", help="Let every component move to its newest version."),
+    check: bool = typer.Option(False, "--check", help="Write nothing; exit 1 when the lock does not match the inputs."),
+    offline: bool = typer.Option(False, "--offline", help="Use only local catalogs; never contact a registry."),
+    json: bool = JsonOption,
+) -> None:
+    """Resolve the assembly and write assembly.lock beside it."""
+    import yaml
+
+    from moby_asm.lock import LockMismatch, compare_locks, write_lock
+
+    # NOTE: resolution reads local catalogs only, so --offline changes nothing yet; it is
+    # accepted so scripts can state the intent before registry look-ups arrive.
+    del offline
+    project, locked = _locked(assembly, upgrade, upgrade_all)
+    if check:
+        new = yaml.safe_load(locked.text)
+        differences = ["no lock file; run 'moby-asm lock'"] if project.lock is None else compare_locks(project.lock, new)
+        if differences:
+            raise LockMismatch(project.lock_path, differences)
+    else:
+        write_lock(project.lock_path, locked.text)
+    _report_lock(project, locked, check, json)
+
+
+def _report_lock(project, locked, check: bool, json: bool) -> None:
+    resolution = locked.resolution
+    if json:
+        print_json({
+            "lock": str(project.lock_path),
+            "written": not check,
+            "components": {name: version.version for name, (_, version) in resolution.selected.items()},
+            "capabilities": resolution.capabilities,
+            "order": locked.order,
+        })
+        return
+    output = table("component", "version", "stage", title=f"{project.assembly.name}: {len(resolution.selected)} components")
+    for name, (_, version) in resolution.selected.items():
+        output.add_row(name, version.version, version.stage)
+    console().print(output)
+    verb = "is up to date" if check else "written"
+    console().print(f"{escape(str(project.lock_path))} {verb}")
+
+
+def why(name: str = typer.Argument(..., help="A selected component."), assembly: Path = AssemblyArgument,
+        json: bool = JsonOption) -> None:
+    """Show every path of requirements from the assembly to NAME."""
+    from moby_asm.resolve.graph import ROOT_LABEL, iter_paths
+    from moby_asm.resolve.universe import ROOT
+
+    project, locked = _locked(assembly)
+    resolution = locked.resolution
+    if name not in resolution.selected:
+        from moby_asm.catalog.query import ComponentNotFound
+
+        raise ComponentNotFound(name, f"{name!r} is not part of the selection of assembly {project.assembly.name!r}; "
+                                      "run 'moby-asm tree' to see what is selected")
+    paths = list(iter_paths(resolution, name))
+    rows = [[{"from": ROOT_LABEL if e.parent == ROOT else e.parent, "to": e.child, "requirement": e.text}
+             for e in path] for path in paths]
+    if json:
+        print_json({"component": name, "version": resolution.selected[name][1].version, "paths": rows})
+        return
+    console().print(f"{name} {resolution.selected[name][1].version} is selected because:", markup=False)
+    for path in rows:
+        console().print("  " + " -> ".join([path[0]["from"]] + [f"{step['to']} ({step['requirement']})" for step in path]),
+                        markup=False, soft_wrap=True)
+
+
+def tree(assembly: Path = AssemblyArgument, json: bool = JsonOption) -> None:
+    """Show the requirement tree of the selection."""
+    from rich.tree import Tree
+
+    from moby_asm.resolve.graph import tree_lines
+
+    project, locked = _locked(assembly)
+    resolution = locked.resolution
+    rows = tree_lines(resolution)
+    if json:
+        print_json([{"depth": d, "name": n, "requirement": t, "repeated": r,
+                     "version": resolution.selected[n][1].version} for d, n, t, r in rows])
+        return
+    root = Tree(f"{project.assembly.name} {project.assembly.version}")
+    stack = [root]
+    for depth, name, text, repeated in rows:
+        del stack[depth + 1:]
+        label = f"{name} {resolution.selected[name][1].version}  [dim]({escape(text)})[/dim]"
+        node = stack[depth].add(label + (" [dim](shown above)[/dim]" if repeated else ""))
+        stack.append(node)
+    console().print(root)
+
+
+GRAPH_FORMATS = ("dot", "mermaid", "json", "svg", "png")
+
+
+def graph(
+    assembly: Path = AssemblyArgument,
+    format: str = typer.Option("dot", "--format", "-f", help=f"One of {', '.join(GRAPH_FORMATS)}."),
+    output: Path = typer.Option(None, "--output", "-o", help="Write to this file instead of standard output."),
+) -> None:
+    """Export the selection graph as Graphviz dot, Mermaid, JSON, or SVG/PNG (needs Graphviz)."""
+    import sys
+
+    from moby_asm.errors import InputError
+    from moby_asm.fileio import atomic_write_bytes
+    from moby_asm.resolve import graph as exports
+
+    if format not in GRAPH_FORMATS:
+        raise InputError(f"unknown graph format {format!r}; use one of {', '.join(GRAPH_FORMATS)}")
+    _, locked = _locked(assembly)
+    resolution = locked.resolution
+    if format in ("svg", "png"):
+        from moby_asm.tools import run_tool
+
+        data = run_tool(["dot", f"-T{format}"], input=exports.to_dot(resolution).encode(),
+                        hint="install Graphviz (Debian package 'graphviz'), or use --format dot")
+    else:
+        render = {"dot": exports.to_dot, "mermaid": exports.to_mermaid, "json": exports.to_json}[format]
+        data = render(resolution).encode()
+    if output is None:
+        sys.stdout.buffer.write(data)
+    else:
+        atomic_write_bytes(output, data)

@@ -1,0 +1,57 @@
+"""A project folder: its assembly, its lock and the catalog it resolves against."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from moby_asm.assembly.model import ASSEMBLY_FILE, Assembly, load_assembly
+from moby_asm.catalog.loading import Catalog, default_sources, load_catalog
+from moby_asm.lock.lockfile import LOCK_FILE, locked_versions, read_lock, render_lock
+from moby_asm.resolve.order import boot_order
+from moby_asm.resolve.positions import locate
+from moby_asm.resolve.resolution import Resolution, resolve
+
+
+@dataclass
+class Project:
+    """The assembly file, the catalog of its folder and, when present, its lock."""
+
+    assembly_path: Path
+    assembly: Assembly
+    catalog: Catalog
+    lock: dict | None
+
+    @property
+    def folder(self) -> Path:
+        return self.assembly_path.parent
+
+    @property
+    def lock_path(self) -> Path:
+        return self.folder / LOCK_FILE
+
+
+def open_project(path: Path) -> Project:
+    """Load the assembly at `path` (a file, or a folder holding assembly.yml) with its catalog and lock."""
+    assembly_path = path / ASSEMBLY_FILE if path.is_dir() else path
+    assembly, _ = load_assembly(assembly_path)
+    catalog = load_catalog(default_sources(assembly_path.parent))
+    lock = read_lock(assembly_path.parent / LOCK_FILE)
+    return Project(assembly_path, assembly, catalog, lock)
+
+
+@dataclass
+class Locked:
+    """A resolution with its boot order and the lock text that records both."""
+
+    resolution: Resolution
+    order: dict[str, list[str]]
+    text: str
+
+
+def lock_project(project: Project, upgrade: set[str] | None = None, upgrade_all: bool = False) -> Locked:
+    """Resolve the project, keeping its locked versions unless told to upgrade them."""
+    resolution = resolve(project.catalog, project.assembly, str(project.assembly_path),
+                         locked=locked_versions(project.lock), upgrade=upgrade, upgrade_all=upgrade_all)
+    order = boot_order(resolution, locate)
+    return Locked(resolution, order, render_lock(resolution, order, project.assembly_path))
