@@ -9,6 +9,7 @@ from pathlib import Path
 from moby_asm.catalog.loading import CatalogSource, entry_from_document
 from moby_asm.assembly.model import Assembly
 from moby_asm.documents import Diagnostic, Document, InvalidDocuments, load_document, validate_document
+from moby_asm.linuxkit import is_linuxkit_config, validate_linuxkit
 
 YAML_SUFFIXES = (".yml", ".yaml")
 
@@ -70,6 +71,10 @@ def _detect_kind(document: Document) -> tuple[str, Callable[[Document], None]]:
         return "component", _check_component
     if path.name in ("assembly.yml", "assembly.yaml"):
         return "assembly", _check_assembly
+    if path.name == "assembly.lock":
+        return "lock", _check_lock
+    if is_linuxkit_config(document):
+        return "linuxkit", validate_linuxkit
     if isinstance(data, dict) and "versions" in data:
         return "component", _check_component
     if isinstance(data, dict) and "requires" in data:
@@ -79,12 +84,20 @@ def _detect_kind(document: Document) -> tuple[str, Callable[[Document], None]]:
 
 _UNKNOWN_KIND = (
     "not a moby-asm file: a component descriptor lives in a components/ folder or has a "
-    "'versions' key, and an assembly is named assembly.yml or has a 'requires' key"
+    "'versions' key, an assembly is named assembly.yml or has a 'requires' key, and a "
+    "LinuxKit config is named linuxkit.yml or has a top-level key such as 'kernel', 'init', "
+    "'onboot' or 'services'"
 )
 
 
 def _check_component(document: Document) -> None:
     entry_from_document(document, CatalogSource("file", document.path.parent))
+
+
+def _check_lock(document: Document) -> None:
+    from moby_asm.lock import read_lock
+
+    read_lock(document.path)
 
 
 def _check_assembly(document: Document) -> None:

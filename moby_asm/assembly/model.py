@@ -8,6 +8,7 @@ from typing import Any, Literal
 from pydantic import Field, field_validator
 
 from moby_asm.catalog.model import PLATFORM_PATTERN, FileEntry, Requirement, Volume, check_name
+from moby_asm.catalog.runtime import ContainerConfig
 from moby_asm.documents import Document, StrictModel, load_document, validate_document
 from moby_asm.versions import InvalidVersion, Version
 
@@ -29,6 +30,18 @@ class BuilderPreferences(StrictModel):
     formats: dict[OutputFormat, BuilderName] = Field(default_factory=dict)
 
 
+class KernelOverrides(StrictModel):
+    """Kernel settings that replace those of the selected kernel component."""
+
+    cmdline: str | None = None
+    binary: str | None = None
+    tar: str | None = None
+    ucode: str | None = None
+
+
+OrderedStage = Literal["init", "onboot", "onshutdown"]
+
+
 class Assembly(StrictModel):
     """A platform to compose: the components it requires and how to build it."""
 
@@ -39,6 +52,9 @@ class Assembly(StrictModel):
     requires: list[Requirement] = Field(min_length=1)
     prefer: dict[str, str] = Field(default_factory=dict)
     parameters: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    config: dict[str, ContainerConfig] = Field(default_factory=dict)
+    kernel: KernelOverrides | None = None
+    order: dict[OrderedStage, list[str]] = Field(default_factory=dict)
     files: list[FileEntry] = Field(default_factory=list)
     volumes: list[Volume] = Field(default_factory=list)
     outputs: list[OutputFormat] = Field(default_factory=lambda: ["kernel+initrd"])
@@ -61,6 +77,13 @@ class Assembly(StrictModel):
         for value in values:
             if not PLATFORM_PATTERN.match(value):
                 raise ValueError(f"invalid platform {value!r}: expected OS/ARCH such as linux/amd64 or linux/arm64")
+        return values
+
+    @field_validator("parameters", "config")
+    @classmethod
+    def _component_keys(cls, values: dict[str, Any]) -> dict[str, Any]:
+        for name in values:
+            check_name(name)
         return values
 
     @field_validator("prefer")

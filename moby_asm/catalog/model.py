@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, Field, ValidationInfo, field_validator, model_validator
 
+from moby_asm.catalog.placeholders import iter_placeholders
 from moby_asm.catalog.runtime import ContainerConfig, IdOrName
 from moby_asm.documents import StrictModel
 from moby_asm.versions import InvalidVersion, Range, Version
@@ -347,9 +348,23 @@ class Component(StrictModel):
         found = []
         seen: dict[Version, int] = {}
         for index, entry in enumerate(self.versions):
+            found.extend(_unknown_placeholders(entry, index))
             parsed = entry.parsed_version
             if parsed in seen:
                 found.append((("versions", index, "version"),
                               f"version {entry.version!r} is listed twice (first as entry {seen[parsed] + 1})"))
             seen.setdefault(parsed, index)
         return found
+
+
+def _unknown_placeholders(entry: ComponentVersion, index: int) -> list[tuple[tuple, str]]:
+    """Return a problem for each `${NAME}` that names no parameter of the version."""
+    found = []
+    data = entry.model_dump(by_alias=True, exclude_none=True, include={"config", "files", "kernel"})
+    for loc, name in iter_placeholders(data):
+        if name not in entry.parameters:
+            declared = ", ".join(entry.parameters) or "none"
+            found.append((("versions", index) + loc, f"'${{{name}}}' names no parameter of version "
+                                                     f"{entry.version}; declare it under 'parameters' "
+                                                     f"(declared: {declared})"))
+    return found

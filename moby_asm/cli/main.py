@@ -14,7 +14,7 @@ import sys
 import typer
 
 from moby_asm import __version__
-from moby_asm.cli import components, resolve, validate
+from moby_asm.cli import components, compose, importing, resolve, validate
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -35,6 +35,8 @@ app.command("lock")(resolve.lock)
 app.command("why")(resolve.why)
 app.command("tree")(resolve.tree)
 app.command("graph")(resolve.graph)
+app.command("compose")(compose.compose)
+app.command("import")(importing.import_configs)
 
 
 def _show_version(value: bool) -> None:

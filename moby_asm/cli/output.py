@@ -28,7 +28,7 @@ def _make_console(stderr: bool):
 
     # Rich drops colours for NO_COLOR but keeps bold and italics; plain output is expected.
     plain = bool(os.environ.get("NO_COLOR"))
-    return Console(stderr=stderr, highlight=False, color_system=None if plain else "auto")
+    return Console(stderr=stderr, highlight=False, soft_wrap=True, color_system=None if plain else "auto")
 
 
 def print_json(data: Any) -> None:

@@ -57,7 +57,7 @@ def _order_stage(resolution: Resolution, stage: str, names: list[str], locate) -
 
     graph = nx.DiGraph()
     graph.add_nodes_from(names)
-    for edge in _stage_edges(resolution, set(names)):
+    for edge in _stage_edges(resolution, stage, set(names)):
         if not graph.has_edge(edge.first, edge.second):
             graph.add_edge(edge.first, edge.second, edge=edge)
     try:
@@ -66,7 +66,7 @@ def _order_stage(resolution: Resolution, stage: str, names: list[str], locate) -
         raise OrderCycle(stage, _cycle(graph), locate) from None
 
 
-def _stage_edges(resolution: Resolution, names: set[str]) -> list[OrderEdge]:
+def _stage_edges(resolution: Resolution, stage: str, names: set[str]) -> list[OrderEdge]:
     edges = []
     for edge in resolution.edges:
         if edge.parent in names and edge.child in names and edge.parent != edge.child:
@@ -82,6 +82,16 @@ def _stage_edges(resolution: Resolution, names: set[str]) -> list[OrderEdge]:
             if other in names:
                 origin = Origin(str(entry.path), ("versions", position, "before", index))
                 edges.append(OrderEdge(name, other, f"{name} lists {other} in 'before'", origin))
+    return edges + _assembly_edges(resolution, stage, names)
+
+
+def _assembly_edges(resolution: Resolution, stage: str, names: set[str]) -> list[OrderEdge]:
+    """Return the edges of the assembly's `order` list for `stage`: each name after the previous one."""
+    listed = [(index, name) for index, name in enumerate(resolution.assembly.order.get(stage, ())) if name in names]
+    edges = []
+    for (_, first), (index, second) in zip(listed, listed[1:]):
+        origin = Origin(resolution.assembly_path, ("order", stage, index))
+        edges.append(OrderEdge(first, second, f"the assembly orders {second} after {first}", origin))
     return edges
 
 

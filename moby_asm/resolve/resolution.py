@@ -48,6 +48,7 @@ class Resolution:
     """The selected component versions, the provider chosen for each capability, and why."""
 
     assembly: Assembly
+    assembly_path: str
     selected: dict[str, tuple[CatalogEntry, ComponentVersion]]
     capabilities: dict[str, str]
     edges: list[Edge] = field(default_factory=list)
@@ -94,7 +95,7 @@ def _resolution(universe: Universe, chosen: dict[str, int], decisions: int, conf
             capabilities[package.removeprefix(CAPABILITY_PREFIX)] = universe.provisions(package)[index].component
         else:
             selected[package] = (universe.catalog.get(package), universe.component_versions(package)[index])
-    resolution = Resolution(universe.assembly, dict(sorted(selected.items())), dict(sorted(capabilities.items())),
+    resolution = Resolution(universe.assembly, universe.assembly_path, dict(sorted(selected.items())), dict(sorted(capabilities.items())),
                             decisions=decisions, conflicts=conflicts)
     resolution.edges = _edges(universe, chosen)
     return resolution

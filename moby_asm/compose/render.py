@@ -1,0 +1,155 @@
+"""Render a resolved selection into a LinuxKit YAML config.
+
+Each container entry starts from the component's `config` and takes the assembly's
+`config` for that component on top, the way LinuxKit lets a YAML entry override an
+image's `org.mobyproject.config` label: a field set in the assembly replaces the
+component's, while `binds.add` and `capabilities.add` are appended. The image's own
+label is merged later, by the builder that pulls the image.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Any
+
+from moby_asm.catalog.loading import CatalogEntry
+from moby_asm.catalog.model import ComponentVersion, KernelSettings
+from moby_asm.compose.parameters import substitute
+from moby_asm.errors import InputError
+from moby_asm.resolve.resolution import Resolution
+
+EXTENDING_FIELDS = ("binds.add", "capabilities.add")
+STAGE_SECTIONS = {"onboot": "onboot", "service": "services", "onshutdown": "onshutdown"}
+LOCAL_IMAGE_PREFIX = "moby-asm.local/"
+
+
+class ComposeError(InputError):
+    """The selection cannot be rendered into one LinuxKit config."""
+
+
+def render_linuxkit(resolution: Resolution, order: dict[str, list[str]],
+                    values: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """Return the LinuxKit config of a selection as plain data, sections in LinuxKit's order."""
+    config: dict[str, Any] = {}
+    kernel = _kernel(resolution, order, values)
+    if kernel:
+        config["kernel"] = kernel
+    config["init"] = [image_reference(*resolution.selected[name]) for name in order["init"]]
+    for stage, section in STAGE_SECTIONS.items():
+        entries = [_container(resolution, name, values[name]) for name in order[stage]]
+        if entries:
+            config[section] = entries
+    files = _files(resolution, order, values)
+    if files:
+        config["files"] = files
+    if resolution.assembly.volumes:
+        config["volumes"] = [v.model_dump(by_alias=True, exclude_none=True) for v in resolution.assembly.volumes]
+    return config
+
+
+def image_reference(entry: CatalogEntry, version: ComponentVersion) -> str:
+    """Return the image a component version runs: its image, or a local tag for a build context."""
+    source = version.source
+    if source is None:
+        raise ComposeError(f"component {entry.name!r} {version.version} has no source to run")
+    if source.image is not None:
+        return source.image
+    if source.build is not None:
+        return f"{LOCAL_IMAGE_PREFIX}{entry.name}:{build_context_digest(entry, version)[:16]}"
+    raise ComposeError(f"component {entry.name!r} {version.version} has a path source, which only the "
+                       "'files' stage takes; use an image or a build context for containers")
+
+
+def build_context_digest(entry: CatalogEntry, version: ComponentVersion) -> str:
+    """Return the SHA-256 over a build context's files, Dockerfile name and build arguments."""
+    build = version.source.build
+    context = (entry.path.parent / build.context).resolve()
+    if not context.is_dir():
+        raise ComposeError(f"{entry.path}: build context {build.context!r} of component {entry.name!r} "
+                           f"is not a folder ({context})")
+    digest = hashlib.sha256()
+    for path in sorted(p for p in context.rglob("*") if p.is_file()):
+        digest.update(path.relative_to(context).as_posix().encode() + b"\0")
+        digest.update(hashlib.sha256(path.read_bytes()).digest())
+    digest.update(f"dockerfile={build.dockerfile}\0target={build.target or ''}\0".encode())
+    for key, value in sorted(build.args.items()):
+        digest.update(f"arg:{key}={value}\0".encode())
+    return digest.hexdigest()
+
+
+def _kernel(resolution: Resolution, order: dict[str, list[str]], values: dict[str, dict[str, Any]]) -> dict | None:
+    names = order["kernel"]
+    if not names:
+        return None
+    if len(names) > 1:
+        raise ComposeError(f"assembly {resolution.assembly.name!r} selects {len(names)} kernels "
+                           f"({', '.join(names)}); require exactly one kernel component")
+    entry, version = resolution.selected[names[0]]
+    settings = (version.kernel or KernelSettings()).model_dump(exclude_none=True)
+    overrides = resolution.assembly.kernel
+    if overrides is not None:
+        settings.update(overrides.model_dump(exclude_none=True))
+    settings = substitute(settings, values[names[0]])
+    kernel = {"image": image_reference(entry, version), "cmdline": settings["cmdline"]}
+    defaults = KernelSettings().model_dump()
+    for key in ("binary", "tar", "ucode"):
+        if settings.get(key) is not None and settings[key] != defaults.get(key):
+            kernel[key] = settings[key]
+    return kernel
+
+
+def _container(resolution: Resolution, name: str, values: dict[str, Any]) -> dict[str, Any]:
+    entry, version = resolution.selected[name]
+    settings = version.config.to_linuxkit() if version.config else {}
+    override = resolution.assembly.config.get(name)
+    if override is not None:
+        settings = merge_settings(settings, override.to_linuxkit())
+    return {"name": name, "image": image_reference(entry, version), **substitute(settings, values)}
+
+
+def merge_settings(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
+    """Merge runtime settings as LinuxKit does: `top` replaces fields and extends the `.add` lists."""
+    merged = dict(base)
+    for key, value in top.items():
+        if key in EXTENDING_FIELDS and key in merged:
+            merged[key] = list(merged[key]) + [item for item in value if item not in merged[key]]
+        else:
+            merged[key] = value
+    return merged
+
+
+def _files(resolution: Resolution, order: dict[str, list[str]], values: dict[str, dict[str, Any]]) -> list[dict]:
+    """Return component files in stage order, then the assembly's; the assembly's replace same paths."""
+    owners: dict[str, str] = {}
+    by_path: dict[str, dict] = {}
+    for stage in ("kernel", "init", "onboot", "service", "onshutdown", "files"):
+        for name in order[stage]:
+            for item in _component_files(resolution, name, values[name]):
+                if item["path"] in owners:
+                    raise ComposeError(f"components {owners[item['path']]!r} and {name!r} both write "
+                                       f"{item['path']!r}; set the file in the assembly to choose its content")
+                owners[item["path"]] = name
+                by_path[item["path"]] = item
+    for item in resolution.assembly.files:
+        by_path.pop(item.path, None)
+        by_path[item.path] = item.model_dump(exclude_none=True)
+    return list(by_path.values())
+
+
+def _component_files(resolution: Resolution, name: str, values: dict[str, Any]) -> list[dict]:
+    entry, version = resolution.selected[name]
+    files = [substitute(item.model_dump(exclude_none=True), values) for item in version.files]
+    for item in files:
+        if "source" in item:
+            item["source"] = str((entry.path.parent / item["source"]).resolve())
+    if version.source is not None and version.source.path is not None:
+        files.extend(_folder_files(entry.path.parent / version.source.path))
+    return files
+
+
+def _folder_files(folder: Path) -> list[dict]:
+    if not folder.is_dir():
+        raise ComposeError(f"path source {str(folder)!r} is not a folder")
+    return [{"path": p.relative_to(folder).as_posix(), "source": str(p.resolve())}
+            for p in sorted(folder.rglob("*")) if p.is_file()]
