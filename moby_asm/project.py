@@ -8,6 +8,7 @@ from pathlib import Path
 from moby_asm.assembly.model import ASSEMBLY_FILE, Assembly, load_assembly
 from moby_asm.catalog.loading import Catalog, default_sources, load_catalog
 from moby_asm.lock.lockfile import LOCK_FILE, locked_versions, read_lock, render_lock
+from moby_asm.reporter import Reporter, SilentReporter
 from moby_asm.resolve.order import boot_order
 from moby_asm.resolve.positions import locate
 from moby_asm.resolve.resolution import Resolution, resolve
@@ -49,9 +50,21 @@ class Locked:
     text: str
 
 
-def lock_project(project: Project, upgrade: set[str] | None = None, upgrade_all: bool = False) -> Locked:
+def lock_project(project: Project, upgrade: set[str] | None = None, upgrade_all: bool = False,
+                 reporter: Reporter | None = None) -> Locked:
     """Resolve the project, keeping its locked versions unless told to upgrade them."""
+    reporter = reporter or SilentReporter()
+    reporter.step(f"resolving {len(project.assembly.requires)} requirements of {project.assembly.name!r}")
     resolution = resolve(project.catalog, project.assembly, str(project.assembly_path),
                          locked=locked_versions(project.lock), upgrade=upgrade, upgrade_all=upgrade_all)
     order = boot_order(resolution, locate)
+    _warn_unpinned(resolution, reporter)
     return Locked(resolution, order, render_lock(resolution, order, project.assembly_path))
+
+
+def _warn_unpinned(resolution: Resolution, reporter: Reporter) -> None:
+    unpinned = sorted(name for name, (_, version) in resolution.selected.items()
+                      if version.source is not None and version.source.image and "@sha256:" not in version.source.image)
+    if unpinned:
+        reporter.warning(f"{len(unpinned)} images are referenced by tag without a digest ({', '.join(unpinned)}); "
+                         "the lock records their tags only")

@@ -6,8 +6,8 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from moby_asm.catalog.loading import CatalogSource, entry_from_document
 from moby_asm.assembly.model import Assembly
+from moby_asm.catalog.loading import CatalogSource, entry_from_document
 from moby_asm.documents import Diagnostic, Document, InvalidDocuments, load_document, validate_document
 from moby_asm.linuxkit import is_linuxkit_config, validate_linuxkit
 

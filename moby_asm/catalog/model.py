@@ -180,24 +180,9 @@ class Parameter(StrictModel):
 
     type: ParameterType = "string"
     description: str = ""
+    choices: list[Any] | None = None
     default: Any = None
     required: bool = False
-    choices: list[Any] | None = None
-
-    @field_validator("default")
-    @classmethod
-    def _default_type(cls, value: Any, info: ValidationInfo) -> Any:
-        problem = None if value is None else parameter_value_error(info.data.get("type", "string"), value)
-        if problem:
-            raise ValueError(f"invalid default: {problem}")
-        return value
-
-    @field_validator("required")
-    @classmethod
-    def _required(cls, value: bool, info: ValidationInfo) -> bool:
-        if value and info.data.get("default") is not None:
-            raise ValueError("a required parameter has no default; remove 'default' or 'required'")
-        return value
 
     @field_validator("choices")
     @classmethod
@@ -206,10 +191,28 @@ class Parameter(StrictModel):
             problem = parameter_value_error(info.data.get("type", "string"), value)
             if problem:
                 raise ValueError(f"invalid choice: {problem}")
-        default = info.data.get("default")
-        if values and default is not None and default not in values:
-            raise ValueError(f"default {default!r} is not one of the choices {values!r}")
         return values
+
+    @field_validator("default")
+    @classmethod
+    def _default(cls, value: Any, info: ValidationInfo) -> Any:
+        if value is None:
+            return value
+        problem = parameter_value_error(info.data.get("type", "string"), value)
+        if problem:
+            raise ValueError(f"invalid default: {problem}")
+        choices = info.data.get("choices")
+        if choices and value not in choices:
+            raise ValueError(f"default {value!r} is not one of the choices {choices!r}; "
+                             "pick one of them or add it to 'choices'")
+        return value
+
+    @field_validator("required")
+    @classmethod
+    def _required(cls, value: bool, info: ValidationInfo) -> bool:
+        if value and info.data.get("default") is not None:
+            raise ValueError("a required parameter cannot have a default; remove 'default' or 'required'")
+        return value
 
 
 class FileEntry(StrictModel):

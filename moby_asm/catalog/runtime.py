@@ -7,16 +7,25 @@ LinuxKit passes through to the OCI runtime spec unchanged (`resources`) stay fre
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, Field, PlainValidator
+from pydantic_core import PydanticCustomError
 
 from moby_asm.documents import StrictModel
 
 
 def _check_id(value: Any) -> int | str:
     if isinstance(value, bool) or not isinstance(value, (int, str)):
-        raise ValueError(f"expected a number or a name, got {value!r}")
+        # The error type lets the validation layer quote the value as written in the file.
+        raise PydanticCustomError("id_type", "expected a number or a name")
+    return value
+
+
+def _check_device_mode(value: str) -> str:
+    if not re.fullmatch(r"0?[0-7]{3,4}", value):
+        raise ValueError(f"invalid device mode {value!r}: expected an octal string such as \"0666\"")
     return value
 
 
@@ -62,7 +71,7 @@ class Device(StrictModel):
     type: Literal["a", "b", "c", "u", "p"]
     major: int | None = None
     minor: int | None = None
-    mode: IdOrName | None = None
+    mode: Annotated[str, AfterValidator(_check_device_mode)] | None = None
 
 
 class Interface(StrictModel):

@@ -21,13 +21,14 @@ def compose(
     """Resolve the assembly and write linuxkit.yml, plan.json and assembly.lock to the build folder."""
     import yaml
 
+    from moby_asm.cli.output import ConsoleReporter
     from moby_asm.compose import compose as compose_project
     from moby_asm.compose import write_composition
     from moby_asm.lock import LockMismatch, compare_locks, write_lock
     from moby_asm.project import lock_project, open_project
 
     project = open_project(assembly)
-    locked = lock_project(project)
+    locked = lock_project(project, reporter=ConsoleReporter())
     differences = (["no lock file"] if project.lock is None
                    else compare_locks(project.lock, yaml.safe_load(locked.text)))
     if differences and locked_only:

@@ -49,3 +49,14 @@ def escape(text: str) -> str:
     from rich.markup import escape as rich_escape
 
     return rich_escape(text)
+
+
+class ConsoleReporter:
+    """Shows library progress on standard error: steps only on a terminal, warnings always."""
+
+    def step(self, message: str) -> None:
+        if error_console().is_terminal:
+            error_console().print(f"[dim]{escape(message)}[/dim]")
+
+    def warning(self, message: str) -> None:
+        error_console().print(f"[yellow]warning:[/yellow] {escape(message)}")

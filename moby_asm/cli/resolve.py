@@ -13,10 +13,11 @@ JsonOption = typer.Option(False, "--json", help="Print machine-readable JSON.")
 
 
 def _locked(assembly: Path, upgrade: list[str] | None = None, upgrade_all: bool = False):
+    from moby_asm.cli.output import ConsoleReporter
     from moby_asm.project import lock_project, open_project
 
     project = open_project(assembly)
-    return project, lock_project(project, set(upgrade or ()), upgrade_all)
+    return project, lock_project(project, set(upgrade or ()), upgrade_all, ConsoleReporter())
 
 
 def lock(

@@ -17,6 +17,7 @@ from moby_asm.documents import Diagnostic, Document, InvalidDocuments
 from moby_asm.documents.diagnostics import suggest
 from moby_asm.resolve.resolution import Resolution
 
+
 def substitute(value: Any, values: dict[str, Any]) -> Any:
     """Return `value` with every placeholder replaced by its parameter's value."""
     if isinstance(value, str):

@@ -119,7 +119,7 @@ def _syntax_diagnostic(error: yaml.MarkedYAMLError, path: Path, text: str) -> Di
     mark = error.problem_mark or error.context_mark
     if error.context and error.context_mark is not None:
         # "found unexpected end of stream" is best shown where the unclosed construct starts.
-        if "end of stream" in problem:
+        if "end of stream" in problem or error.context.startswith("while parsing a flow"):
             mark = error.context_mark
         problem = f"{error.context} at line {error.context_mark.line + 1}, {problem}"
     if mark is not None and "\t" in _line(text, mark.line)[: mark.column + 1]:

@@ -39,7 +39,7 @@ def diagnose(document: Document, model: type[BaseModel], error: ValidationError)
         if loc and loc[-1] == "[key]":
             # pydantic marks an invalid mapping key with a "[key]" step after the key.
             loc, at_key = loc[:-1], True
-        if item["type"] == "value_error" and isinstance(document.node_at(loc), CollectionNode):
+        if item["type"] in ("value_error", "id_type") and isinstance(document.node_at(loc), CollectionNode):
             # A check on a whole mapping or list reads best at the key that names it.
             at_key = True
         message = _message(item, _model_at(model, loc[:-1]), _raw_text(document, loc))
@@ -105,6 +105,8 @@ def _message(item: dict[str, Any], model: type[BaseModel] | None, raw: str | Non
         return f"invalid value {value!r}; expected {expected}" + suggest(str(value), _literals(expected))
     if kind == "too_short":
         return f"expected at least {item['ctx']['min_length']} item, got none"
+    if kind == "id_type":
+        return f"expected a number or a name, got {_describe(value, raw)}"
     if kind in _TYPE_NAMES:
         return f"expected {_TYPE_NAMES[kind]}, got {_describe(value, raw)}" + _quote_hint(kind, value, raw)
     if kind in ("value_error", "assertion_error"):
@@ -123,6 +125,8 @@ def _describe(value: Any, raw: str | None) -> str:
         return "a list"
     if value is None:
         return "an empty value"
+    if isinstance(value, str):
+        return f"{value!r} (a string)"
     shown = raw if raw is not None else repr(value)
     return f"{shown} ({_python_kind(value)})"
 

@@ -11,7 +11,7 @@ from moby_asm.documents.diagnostics import Diagnostic, suggest
 from moby_asm.errors import InputError, ResolutionError
 from moby_asm.resolve.explain import explain
 from moby_asm.resolve.provider import Origin
-from moby_asm.resolve.solver import Solver, SolveFailure
+from moby_asm.resolve.solver import SolveFailure, Solver
 from moby_asm.resolve.universe import CAPABILITY_PREFIX, ROOT, Universe
 
 

@@ -1,0 +1,27 @@
+"""Progress and warnings from the library, shown by whoever calls it.
+
+The library never prints. Long or noteworthy work reports through a `Reporter`; the
+command line renders it with rich, and other callers may pass `SilentReporter`.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+
+class Reporter(Protocol):
+    def step(self, message: str) -> None:
+        """Announce a step of the current work, such as "resolving 12 requirements"."""
+
+    def warning(self, message: str) -> None:
+        """Report something the user should know that does not stop the work."""
+
+
+class SilentReporter:
+    """A reporter that drops everything."""
+
+    def step(self, message: str) -> None:
+        pass
+
+    def warning(self, message: str) -> None:
+        pass
