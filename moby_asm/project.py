@@ -56,7 +56,8 @@ def lock_project(project: Project, upgrade: set[str] | None = None, upgrade_all:
     reporter = reporter or SilentReporter()
     reporter.step(f"resolving {len(project.assembly.requires)} requirements of {project.assembly.name!r}")
     resolution = resolve(project.catalog, project.assembly, str(project.assembly_path),
-                         locked=locked_versions(project.lock), upgrade=upgrade, upgrade_all=upgrade_all)
+                         locked=locked_versions(project.lock), upgrade=upgrade, upgrade_all=upgrade_all,
+                         locked_providers=(project.lock or {}).get("capabilities"))
     order = boot_order(resolution, locate)
     _warn_unpinned(resolution, reporter)
     return Locked(resolution, order, render_lock(resolution, order, project.assembly_path))

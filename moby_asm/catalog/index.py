@@ -6,10 +6,11 @@ index file per folder, together with the relative path, size and modification ti
 modification time match is validated from the stored data instead of being parsed
 again. Any other file is read as usual, and files that are gone are dropped.
 
-The index is only a cache. The stored data goes through the same pydantic validation
-as data read from YAML, so a damaged or edited index cannot put an invalid component
-into the catalog: an entry that fails is read again from its file, which reports the
-problem with file:line:column. An index that cannot be read or parsed is ignored and
+The index is only a cache. The stored data goes through the same validation as data
+read from YAML, so a damaged or edited index cannot put an invalid component into the
+catalog: an entry that fails is read again from its file, which reports the problem
+with file:line:column. An edit of the index that stays valid is served as it is, like
+an edit of the descriptor itself would be. An index that cannot be read or parsed is ignored and
 rebuilt, and a failed write leaves the previous index in place.
 
 Index files live in `moby-asm/catalog-index/` under the user cache folder that
@@ -23,7 +24,6 @@ import hashlib
 import json
 import logging
 import os
-import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -31,12 +31,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
-
-from moby_asm.catalog.loading import CatalogEntry, CatalogSource, entry_from_document, expected_name
-from moby_asm.catalog.model import Component
-from moby_asm.documents import load_document
+from moby_asm.catalog.loading import CatalogEntry, CatalogSource, entry_from_document
+from moby_asm.documents import Document, load_document
 from moby_asm.errors import InputError
+from moby_asm.fileio import atomic_write_text
 
 logger = logging.getLogger(__name__)
 
@@ -46,9 +44,9 @@ INDEX_FORMAT = 1
 
 RECENT_WINDOW_NS = 2_000_000_000
 """Files modified less than this long before a load starts are not stored in the index.
-A file system with coarse timestamps (FAT keeps 2 s, others a clock tick) gives a file
-that is edited twice within one tick the same modification time, and the size may not
-change either, so only a file older than that can be recognised by its stat."""
+File systems store modification times with a coarse step (FAT 2 s, others a clock tick).
+A file edited twice within one step keeps its modification time, and maybe its size, so
+only a file older than that can be recognised by its stat."""
 
 
 def cache_root() -> Path:
@@ -73,7 +71,8 @@ class CatalogIndex:
 
     `stored` maps relative paths (with '/' separators) to records with `mtime_ns`, `size`
     and `data`, as read from the index file. `current` collects the records that are
-    still valid or were just read, in the same form; `added` tells whether any was read.
+    still valid or were just read, in the same form. `added` is true once a record was
+    read from a file in this load.
     """
 
     folder: Path
@@ -120,14 +119,14 @@ class CatalogIndex:
         if record.get("mtime_ns") != stat.st_mtime_ns or record.get("size") != stat.st_size:
             return None
         try:
-            component = Component.model_validate(record["data"])
-        except (ValidationError, InputError) as error:
+            # The stored data gets the same checks as a parsed file. A document without a
+            # node tree has no positions, so on a problem the file is parsed to report it.
+            entry = entry_from_document(Document(path, record["data"], None), source)
+        except InputError as error:
             logger.debug("catalog index entry for %s is invalid, reading the file: %s", path, error)
             return None
-        if component.name != expected_name(path):
-            return None
         self.current[key] = record
-        return CatalogEntry(component, path, source)
+        return entry
 
     def _record(self, key: str, stat: os.stat_result, data: Any) -> None:
         if stat.st_mtime_ns >= self.started_ns - RECENT_WINDOW_NS:
@@ -141,14 +140,17 @@ class CatalogIndex:
         self.added = True
 
     def save(self) -> None:
-        """Write the current records when they differ from the stored ones; never raises OSError."""
+        """Write the current records when they differ from the stored ones.
+
+        A failed write (an OSError) is logged at debug level and leaves the old index in place.
+        """
         if not self.added and self.current.keys() == self.stored.keys():
             return
         content = {"format": INDEX_FORMAT, "folder": str(self.folder), "files": self.current}
         try:
-            write_atomically(self.path, json.dumps(content, separators=(",", ":")))
+            atomic_write_text(self.path, json.dumps(content, separators=(",", ":")), mode=0o600)
         except OSError as error:
-            logger.debug("could not write the catalog index %s: %s", self.path, error)
+            logger.debug("failed to write the catalog index %s: %s", self.path, error)
 
 
 def read_records(path: Path, folder: Path) -> dict[str, Any]:
@@ -172,28 +174,15 @@ def read_records(path: Path, folder: Path) -> dict[str, Any]:
     return content["files"]
 
 
-def write_atomically(path: Path, text: str) -> None:
-    """Write `text` to `path` through a temporary file and a rename, so readers never see a partial file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(descriptor, "w", encoding="utf-8") as stream:
-            stream.write(text)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-
-
 @contextmanager
 def paused_garbage_collection() -> Iterator[None]:
     """Turn off the cyclic garbage collector inside the block, and back on after it if it was on.
 
-    Loading a catalog allocates millions of objects that stay alive, which makes the
-    collector run full collections over all of them again and again; on a catalog of
-    10,000 descriptors they took about half of the load time (see docs/benchmarks.md).
+    Loading a catalog allocates millions of objects that stay alive. The collector
+    then runs full collections over all of them again and again, and on a catalog of
+    10,000 descriptors these took about half of the load time (docs/benchmarks.md).
     Reference counting still frees memory inside the block, and the few reference
-    cycles made there are collected after it.
+    cycles made there are collected by a later full collection.
     """
     was_enabled = gc.isenabled()
     gc.disable()
@@ -201,4 +190,15 @@ def paused_garbage_collection() -> Iterator[None]:
         yield
     finally:
         if was_enabled:
+            _promote_to_oldest_generation()
             gc.enable()
+
+
+def _promote_to_oldest_generation() -> None:
+    # Without this, the first collection after the block walks every object made in it.
+    # freeze() followed by unfreeze() moves all tracked objects into the oldest generation
+    # without walking them. It is skipped when someone else froze objects on purpose,
+    # because unfreeze() would release those too.
+    if gc.get_freeze_count() == 0:
+        gc.freeze()
+        gc.unfreeze()

@@ -2,7 +2,8 @@
 
 Sources are searched in order: the project's `components/` folder, then the folders
 listed in `MOBY_ASM_CATALOG_PATH` (separated by the platform's path separator), then
-the catalog shipped with moby-asm. A component in an earlier source shadows one of the
+those listed under `catalogs` in the user's configuration file, then the catalog
+shipped with moby-asm. A component in an earlier source shadows one of the
 same name in a later source; the catalog keeps the shadowed entries so they can be shown.
 """
 
@@ -13,11 +14,14 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pydantic import Field
+
 from moby_asm.catalog.model import Component
-from moby_asm.documents import Diagnostic, Document, InvalidDocuments, load_document, validate_document
+from moby_asm.documents import Diagnostic, Document, InvalidDocuments, StrictModel, load_document, validate_document
 from moby_asm.shipped import shipped_folder
 
 CATALOG_PATH_VARIABLE = "MOBY_ASM_CATALOG_PATH"
+CONFIG_VARIABLE = "MOBY_ASM_CONFIG"
 DESCRIPTOR_SUFFIXES = (".yml", ".yaml")
 
 
@@ -74,8 +78,38 @@ def default_sources(project_dir: Path | None = None) -> list[CatalogSource]:
     for folder in os.environ.get(CATALOG_PATH_VARIABLE, "").split(os.pathsep):
         if folder:
             sources.append(CatalogSource("path", Path(folder)))
+    for folder in configured_catalogs():
+        sources.append(CatalogSource("config", folder))
     sources.append(CatalogSource("shipped", shipped_folder("components")))
     return _unique(sources)
+
+
+def config_file() -> Path:
+    """Return the user's configuration file: `$MOBY_ASM_CONFIG`, else `moby-asm/config.yml` in the user config folder."""
+    configured = os.environ.get(CONFIG_VARIABLE)
+    if configured:
+        return Path(configured)
+    import platformdirs
+
+    return Path(platformdirs.user_config_dir("moby-asm")) / "config.yml"
+
+
+class UserConfig(StrictModel):
+    """The user's configuration file."""
+
+    catalogs: list[str] = Field(default_factory=list)
+
+
+def configured_catalogs() -> list[Path]:
+    """Return the catalog folders listed under `catalogs` in the user's configuration file.
+
+    Relative folders are taken from the configuration file's folder; `~` is expanded.
+    """
+    path = config_file()
+    if not path.is_file():
+        return []
+    settings = validate_document(load_document(path), UserConfig)
+    return [path.parent / Path(folder).expanduser() for folder in settings.catalogs]
 
 
 def _unique(sources: list[CatalogSource]) -> list[CatalogSource]:

@@ -60,8 +60,9 @@ class Mount(StrictModel):
     type: str | None = None
     source: str | None = None
     options: list[str] = Field(default_factory=list)
-    uid_mappings: list[IdMapping] | None = Field(default=None, alias="uidMappings")
-    gid_mappings: list[IdMapping] | None = Field(default=None, alias="gidMappings")
+    # LinuxKit spells these two in lower case on mounts, unlike on containers.
+    uid_mappings: list[IdMapping] | None = Field(default=None, alias="uidmappings")
+    gid_mappings: list[IdMapping] | None = Field(default=None, alias="gidmappings")
 
 
 class Device(StrictModel):

@@ -29,7 +29,11 @@ def validate(
     else:
         for diagnostic in report.diagnostics:
             error_console().print(str(diagnostic), markup=False, soft_wrap=True)
-        summary = f"{len(report.checked)} files checked, {len(report.diagnostics)} problems"
+        summary = f"{_count(len(report.checked), 'file')} checked, {_count(len(report.diagnostics), 'problem')}"
         (console() if report.ok else error_console()).print(summary, markup=False)
     if not report.ok:
         raise typer.Exit(2)
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}" + ("" if number == 1 else "s")

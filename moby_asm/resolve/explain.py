@@ -99,10 +99,20 @@ class _Explainer:
         return self._derived_text(incompatibility)
 
     def _dependency_text(self, incompatibility: Incompatibility) -> str:
-        dependency = incompatibility.dependency
-        own = next(t for p, t in incompatibility.terms.items() if p != dependency.package)
-        where = f" ({self.provider.locate(dependency.origin)})" if dependency.origin else ""
-        subject = self.term(own)
+        """Word a dependency; one that several versions declare alike names every declaration."""
+        declared = incompatibility.dependencies
+        dependency = declared[0][1]
+        texts = {d.text for _, d in declared}
+        if len(texts) == 1:
+            subject = self.provider.describe(incompatibility.package, _mask(declared))
+            return self._clause(subject, dependency, [d for _, d in declared], incompatibility)
+        clauses = [self._clause(self.provider.describe(incompatibility.package, 1 << index), d, [d], incompatibility)
+                   for index, d in declared]
+        return " and ".join(clauses)
+
+    def _clause(self, subject: str, dependency, declared: list, incompatibility: Incompatibility) -> str:
+        places = [self.provider.locate(d.origin) for d in declared if d.origin]
+        where = f" ({', '.join(dict.fromkeys(places))})" if places else ""
         if dependency.kind == "conflicts":
             return f"{subject} conflicts with {dependency.text}{where}"
         if dependency.kind == "optional":
@@ -128,7 +138,10 @@ class _Explainer:
             if len(positive) == 1:
                 return f"{self.term(positive[0])} requires {self.term(negative[0].inverse())}"
             if len(positive) == 2:
-                return f"{self.term(positive[0])} is incompatible with {self.term(positive[1])}"
+                first, second = sorted(positive, key=lambda t: t.package != root)
+                if first.package == root:
+                    return f"{self.term(first)} cannot include {self.term(second)}"
+                return f"{self.term(first)} is incompatible with {self.term(second)}"
         parts = [self.term(t) if t.positive else f"not {self.term(t.inverse())}" for t in terms]
         return "these cannot all hold: " + "; ".join(parts)
 
@@ -138,3 +151,10 @@ class _Explainer:
         if bare:
             return self.provider.describe(term.package, 0)
         return self.provider.describe(term.package, term.mask)
+
+
+def _mask(declared) -> int:
+    mask = 0
+    for index, _ in declared:
+        mask |= 1 << index
+    return mask

@@ -103,7 +103,8 @@ def _cycle(graph) -> list[OrderEdge]:
     """
     import networkx as nx
 
-    components = [c for c in nx.strongly_connected_components(graph) if len(c) > 1]
+    components = [c for c in nx.strongly_connected_components(graph)
+                  if len(c) > 1 or graph.has_edge(next(iter(c)), next(iter(c)))]
     component = min(components, key=lambda c: (len(c), sorted(c)))
     subgraph = graph.subgraph(component)
     start = min(component)

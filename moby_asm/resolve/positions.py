@@ -14,11 +14,18 @@ from moby_asm.resolve.provider import Origin
 
 
 def locate(origin: Origin) -> str:
+    """Return FILE:LINE:COLUMN of an origin, or FILE alone when the file cannot be read."""
     document = _document(origin.path)
     if document is None:
         return origin.path
     line, column = document.position(origin.loc)
     return f"{origin.path}:{line}:{column}"
+
+
+def position(origin: Origin) -> tuple[int, int]:
+    """Return (line, column) of an origin; (1, 1) when the file cannot be read."""
+    document = _document(origin.path)
+    return (1, 1) if document is None else document.position(origin.loc)
 
 
 @lru_cache(maxsize=256)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from moby_asm.assembly.model import Assembly
 from moby_asm.catalog.loading import Catalog, CatalogEntry
@@ -10,6 +11,7 @@ from moby_asm.catalog.model import ComponentVersion
 from moby_asm.documents.diagnostics import Diagnostic, suggest
 from moby_asm.errors import InputError, ResolutionError
 from moby_asm.resolve.explain import explain
+from moby_asm.resolve.positions import position
 from moby_asm.resolve.provider import Origin
 from moby_asm.resolve.solver import SolveFailure, Solver
 from moby_asm.resolve.universe import CAPABILITY_PREFIX, ROOT, Universe
@@ -57,14 +59,15 @@ class Resolution:
 
 
 def resolve(catalog: Catalog, assembly: Assembly, assembly_path: str, *, locked: dict[str, str] | None = None,
-            upgrade: set[str] | None = None, upgrade_all: bool = False) -> Resolution:
+            upgrade: set[str] | None = None, upgrade_all: bool = False,
+            locked_providers: dict[str, str] | None = None) -> Resolution:
     """Select one version of every component the assembly needs, newest first.
 
     Locked versions are kept unless named in `upgrade` or `upgrade_all` is set. Raises
     `UnknownRequirement` when the assembly names something the catalog lacks, and
     `Unresolvable` with a derivation when no selection exists.
     """
-    universe = Universe(catalog, assembly, assembly_path, locked, upgrade, upgrade_all)
+    universe = Universe(catalog, assembly, assembly_path, locked, upgrade, upgrade_all, locked_providers)
     _check_requirements(universe)
     solver = Solver(universe)
     try:
@@ -78,11 +81,10 @@ def _check_requirements(universe: Universe) -> None:
     known = set(universe.catalog.entries) | set(universe.providers)
     for index, requirement in enumerate(universe.assembly.requires):
         if requirement.name not in known:
-            location = universe.locate(Origin(universe.assembly_path, ("requires", index)))
-            path, line, column = location.rsplit(":", 2)
+            line, column = position(Origin(universe.assembly_path, ("requires", index)))
             message = (f"no component or capability named {requirement.name!r} in the catalog"
                        + (suggest(requirement.name, known) or "; run 'moby-asm components search' to find one"))
-            raise UnknownRequirement(Diagnostic(path, int(line), int(column), message))
+            raise UnknownRequirement(Diagnostic(Path(universe.assembly_path), line, column, message))
 
 
 def _resolution(universe: Universe, chosen: dict[str, int], decisions: int, conflicts: int) -> Resolution:

@@ -208,7 +208,7 @@ class Solver:
     def _package_incompatibilities(self, package: str) -> list[Incompatibility]:
         full = self.full(package)
         candidates = self.provider.candidates(package)
-        shared: dict[tuple, tuple[int, Dependency]] = {}
+        shared: dict[tuple, tuple[int, list[tuple[int, Dependency]]]] = {}
         result = []
         for index, candidate in enumerate(candidates):
             bit = 1 << index
@@ -218,13 +218,16 @@ class Solver:
                 continue
             for dependency in self.provider.dependencies(package, index):
                 key = (dependency.package, dependency.mask, dependency.kind)
-                mask, first = shared.get(key, (0, dependency))
-                shared[key] = (mask | bit, first)
-        for mask, dependency in shared.values():
-            result.append(self._dependency_incompatibility(package, mask, dependency))
+                mask, declared = shared.get(key, (0, []))
+                declared.append((index, dependency))
+                shared[key] = (mask | bit, declared)
+        for mask, declared in shared.values():
+            result.append(self._dependency_incompatibility(package, mask, tuple(declared)))
         return result
 
-    def _dependency_incompatibility(self, package: str, mask: int, dependency: Dependency) -> Incompatibility:
+    def _dependency_incompatibility(self, package: str, mask: int,
+                                    declared: tuple[tuple[int, Dependency], ...]) -> Incompatibility:
+        dependency = declared[0][1]
         own = Term(package, mask, False, self.full(package))
         target = dependency.package
         target_full = self.full(target)
@@ -234,6 +237,9 @@ class Solver:
             other = Term(target, dependency.mask, False, target_full)
         else:
             other = Term(target, target_full & ~dependency.mask, False, target_full)
-        # A requirement that no candidate satisfies leaves only the package's own term.
-        terms = {package: own} if other.absent and other.mask == target_full else {package: own, target: other}
-        return Incompatibility(terms, Kind.DEPENDENCY, dependency=dependency)
+        fields = {"package": package, "dependencies": declared}
+        if target == package or (other.absent and other.mask == target_full):
+            # A constraint on another version of the same package folds into one term, and
+            # a requirement that no candidate satisfies leaves only the package's own term.
+            return Incompatibility.of([own, other], Kind.DEPENDENCY, **fields)
+        return Incompatibility({package: own, target: other}, Kind.DEPENDENCY, **fields)

@@ -72,8 +72,14 @@ class Incompatibility:
     terms: dict[str, Term]
     kind: Kind
     causes: tuple[Incompatibility, Incompatibility] | None = None
-    dependency: Dependency | None = None
+    package: str = ""
+    dependencies: tuple[tuple[int, Dependency], ...] = ()
     detail: str = ""
+
+    @property
+    def dependency(self) -> Dependency | None:
+        """The first dependency this incompatibility stands for; all share target, mask and kind."""
+        return self.dependencies[0][1] if self.dependencies else None
 
     @classmethod
     def of(cls, terms: Iterable[Term], kind: Kind, **fields) -> Incompatibility:

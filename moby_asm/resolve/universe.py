@@ -9,7 +9,9 @@ the component; otherwise it goes to the capability, whose candidates are its pro
 Preference order of a component's versions: the locked version (unless it is being
 upgraded), then newest to oldest. Preference order of a capability's providers: the
 assembly's `prefer` entry, then the component of the same name, then the others by
-name; each component's versions in its own preference order.
+name; each component's versions in its own preference order. A provider recorded in the
+lock comes right after the `prefer` entry, then any provider with a locked version,
+unless the capability or component is being upgraded.
 """
 
 from __future__ import annotations
@@ -46,11 +48,13 @@ class Universe:
 
     def __init__(self, catalog: Catalog, assembly: Assembly, assembly_path: str,
                  locked: dict[str, str] | None = None, upgrade: set[str] | None = None,
-                 upgrade_all: bool = False):
+                 upgrade_all: bool = False, locked_providers: dict[str, str] | None = None):
         self.catalog = catalog
         self.assembly = assembly
         self.assembly_path = assembly_path
         self.locked = {} if upgrade_all else {k: v for k, v in (locked or {}).items() if k not in (upgrade or ())}
+        self.locked_providers = {} if upgrade_all else {
+            k: v for k, v in (locked_providers or {}).items() if k not in (upgrade or ())}
         self._candidates: dict[str, list[Candidate]] = {}
         self._versions: dict[str, list[ComponentVersion]] = {}
         self._provisions: dict[str, list[Provision]] = {}
@@ -148,9 +152,11 @@ class Universe:
         implicit = [Provision(capability, v, v.parsed_version, ("versions", i, "version"))
                     for i, v in enumerate(self._catalog_versions(capability))]
         preferred = self.assembly.prefer.get(capability)
+        locked = self.locked_providers.get(capability)
 
         def rank(provision: Provision) -> tuple:
-            return (provision.component != preferred, provision.component != capability,
+            return (provision.component != preferred, provision.component != locked,
+                    provision.component not in self.locked, provision.component != capability,
                     provision.component, self.preference_position(provision.component, provision.version))
 
         return sorted(implicit + explicit, key=rank)
@@ -190,7 +196,7 @@ class Universe:
         result = [self._requirement(r, Origin(path, ("versions", position, "requires", i)))
                   for i, r in enumerate(version.requires)]
         for i, conflict in enumerate(version.conflicts):
-            result.extend(self._conflicts(conflict, Origin(path, ("versions", position, "conflicts", i))))
+            result.extend(self._conflicts(name, conflict, Origin(path, ("versions", position, "conflicts", i))))
         return result
 
     def _requirement(self, requirement: Requirement, origin: Origin) -> Dependency:
@@ -198,9 +204,14 @@ class Universe:
         kind = "optional" if requirement.optional else "requires"
         return Dependency(package, self.mask(package, requirement.range), kind, str(requirement), origin)
 
-    def _conflicts(self, conflict: Requirement, origin: Origin) -> list[Dependency]:
-        """Forbid every provider of the conflicting name, each at the versions in range."""
+    def _conflicts(self, name: str, conflict: Requirement, origin: Origin) -> list[Dependency]:
+        """Forbid every other provider of the conflicting name, each at the versions in range.
+
+        A component never conflicts with itself, so `conflicts: [http-api]` on a provider of
+        `http-api` means "no other provider of http-api".
+        """
         targets = {conflict.name} | {p.component for p in self.providers.get(conflict.name, ())}
+        targets.discard(name)
         version_range = Range.parse(conflict.range)
         result = []
         for target in sorted(targets):
@@ -264,7 +275,7 @@ class Universe:
         if package.startswith(CAPABILITY_PREFIX):
             return "(" + ", ".join(c.label for i, c in enumerate(candidates) if mask >> i & 1) + ")"
         full = (1 << len(candidates)) - 1
-        if mask == full:
+        if mask == full and len(candidates) > 1:
             return "(any version)"
         ordered = sorted(range(len(candidates)), key=lambda i: candidates[i].sort_key)
         runs: list[list[int]] = [[]]
