@@ -6,9 +6,27 @@ import os
 import tempfile
 from pathlib import Path
 
+from moby_asm.errors import MobyAsmError
+
+
+class WriteFailed(MobyAsmError):
+    """A file could not be written; the previous content, if any, is unchanged."""
+
+    def __init__(self, path: Path, reason: str):
+        self.path = path
+        self.reason = reason
+        super().__init__(f"cannot write {path}: {reason}; the previous file, if any, is unchanged")
+
 
 def atomic_write_bytes(path: Path, data: bytes, mode: int = 0o644) -> None:
     """Write `data` to a temporary file beside `path`, flush it to disk, then rename it over `path`."""
+    try:
+        _atomic_write(path, data, mode)
+    except OSError as error:
+        raise WriteFailed(path, error.strerror or str(error)) from error
+
+
+def _atomic_write(path: Path, data: bytes, mode: int) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:

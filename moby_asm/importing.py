@@ -39,19 +39,23 @@ def import_project(configs: list[Path], folder: Path, name: str, force: bool) ->
         validate_linuxkit(document)
     original = merge_layers(document.data for document in documents)
     catalog = load_catalog(default_sources(None))
-    result = import_config(original, catalog, name)
+    sources = ", ".join(path.name for path in configs)
     folder.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.import.", dir=folder.parent))
-    try:
-        _write(result, staging, ", ".join(path.name for path in configs))
-        found = _round_trip(staging, original)
-        if found:
-            raise ImportError_("the imported assembly does not compose back to the same config ("
-                               + "; ".join(found) + "); please report this with the input files")
-        _install(staging, folder)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    return ImportReport(result, found)
+    attempts = []
+    for use_catalog in (True, False):
+        result = import_config(original, catalog, name, use_catalog)
+        staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.import.", dir=folder.parent))
+        try:
+            _write(result, staging, sources)
+            found = _round_trip(staging, original)
+            if not found:
+                _install(staging, folder, force)
+                return ImportReport(result, found)
+            attempts.append("; ".join(found))
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+    raise ImportError_("the imported assembly does not compose back to the same config ("
+                       + " / ".join(attempts) + "); please report this with the input files")
 
 
 def _write(result: ImportResult, folder: Path, sources: str) -> None:
@@ -65,19 +69,36 @@ def _write(result: ImportResult, folder: Path, sources: str) -> None:
 
 
 def _round_trip(folder: Path, original: dict) -> list[str]:
+    """Compose the staged project and list how it differs from the original config."""
     from moby_asm.compose import compose
+    from moby_asm.errors import MobyAsmError
     from moby_asm.project import lock_project, open_project
 
-    project = open_project(folder)
-    composition = compose(project, lock_project(project))
+    try:
+        project = open_project(folder)
+        composition = compose(project, lock_project(project))
+    except MobyAsmError as error:
+        return [f"composing it failed: {str(error).splitlines()[0]}"]
     return differences(original, composition.config)
 
 
-def _install(staging: Path, folder: Path) -> None:
+def _install(staging: Path, folder: Path, force: bool) -> None:
     folder.mkdir(parents=True, exist_ok=True)
+    if force:
+        _remove_previous_import(folder)
     for source in sorted(staging.rglob("*")):
         target = folder / source.relative_to(staging)
         if source.is_dir():
             target.mkdir(exist_ok=True)
         else:
             os.replace(source, target)
+
+
+def _remove_previous_import(folder: Path) -> None:
+    """Remove descriptors an earlier import wrote, so none of them shadows the new selection."""
+    components = folder / "components"
+    if not components.is_dir():
+        return
+    for path in components.glob("*.yml"):
+        if path.read_text(errors="replace").startswith("# Imported by 'moby-asm import'"):
+            path.unlink()

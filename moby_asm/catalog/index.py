@@ -34,7 +34,7 @@ from typing import Any
 from moby_asm.catalog.loading import CatalogEntry, CatalogSource, entry_from_document
 from moby_asm.documents import Document, load_document
 from moby_asm.errors import InputError
-from moby_asm.fileio import atomic_write_text
+from moby_asm.fileio import WriteFailed, atomic_write_text
 
 logger = logging.getLogger(__name__)
 
@@ -142,14 +142,14 @@ class CatalogIndex:
     def save(self) -> None:
         """Write the current records when they differ from the stored ones.
 
-        A failed write (an OSError) is logged at debug level and leaves the old index in place.
+        A failed write is logged at debug level and leaves the old index in place.
         """
         if not self.added and self.current.keys() == self.stored.keys():
             return
         content = {"format": INDEX_FORMAT, "folder": str(self.folder), "files": self.current}
         try:
             atomic_write_text(self.path, json.dumps(content, separators=(",", ":")), mode=0o600)
-        except OSError as error:
+        except WriteFailed as error:
             logger.debug("failed to write the catalog index %s: %s", self.path, error)
 
 

@@ -38,6 +38,7 @@ def lock(
     # accepted so scripts can state the intent before registry look-ups arrive.
     del offline
     project, locked = _locked(assembly, upgrade, upgrade_all)
+    _check_upgrade_names(project, upgrade or [])
     if check:
         new = yaml.safe_load(locked.text)
         differences = ["no lock file; run 'moby-asm lock'"] if project.lock is None else compare_locks(project.lock, new)
@@ -46,6 +47,16 @@ def lock(
     else:
         write_lock(project.lock_path, locked.text)
     _report_lock(project, locked, check, json)
+
+
+def _check_upgrade_names(project, names: list[str]) -> None:
+    from moby_asm.catalog.query import ComponentNotFound
+    from moby_asm.documents.diagnostics import suggest
+
+    for name in names:
+        if project.catalog.get(name) is None:
+            raise ComponentNotFound(name, f"--upgrade {name}: no component of that name in the catalog"
+                                          + suggest(name, project.catalog.entries))
 
 
 def _report_lock(project, locked, check: bool, json: bool) -> None:
@@ -122,6 +133,7 @@ def graph(
     assembly: Path = AssemblyArgument,
     format: str = typer.Option("dot", "--format", "-f", help=f"One of {', '.join(GRAPH_FORMATS)}."),
     output: Path = typer.Option(None, "--output", "-o", help="Write to this file instead of standard output."),
+    json: bool = typer.Option(False, "--json", help="Same as --format json."),
 ) -> None:
     """Export the selection graph as Graphviz dot, Mermaid, JSON, or SVG/PNG (needs Graphviz)."""
     import sys
@@ -130,6 +142,8 @@ def graph(
     from moby_asm.fileio import atomic_write_bytes
     from moby_asm.resolve import graph as exports
 
+    if json:
+        format = "json"
     if format not in GRAPH_FORMATS:
         raise InputError(f"unknown graph format {format!r}; use one of {', '.join(GRAPH_FORMATS)}")
     _, locked = _locked(assembly)

@@ -16,6 +16,7 @@ from moby_asm.compose.parameters import parameter_values
 from moby_asm.compose.plan import build_plan
 from moby_asm.compose.render import ComposeError, render_linuxkit
 from moby_asm.documents import load_document
+from moby_asm.fileio import WriteFailed
 from moby_asm.project import Locked, Project
 
 _Dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
@@ -65,6 +66,17 @@ def write_composition(composition: Composition, folder: Path) -> None:
     previous result intact and at most a hidden staging folder beside it.
     """
     folder = folder.resolve()
+    if folder.exists() and not folder.is_dir():
+        raise ComposeError(f"build folder {folder} is a file; choose another --output")
+    if folder == Path(folder.anchor) or folder == Path.home():
+        raise ComposeError(f"refusing to replace {folder} with the build folder; choose a dedicated --output")
+    try:
+        _write_folder(composition, folder)
+    except OSError as error:
+        raise WriteFailed(folder, error.strerror or str(error)) from error
+
+
+def _write_folder(composition: Composition, folder: Path) -> None:
     folder.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
     try:

@@ -54,18 +54,37 @@ def merge_layers(layers: Iterable[dict[str, Any]]) -> dict[str, Any]:
     return merged
 
 
-def import_config(config: dict[str, Any], catalog: Catalog, name: str) -> ImportResult:
-    """Return an assembly named `name` whose composition is equivalent to `config`."""
+def import_config(config: dict[str, Any], catalog: Catalog, name: str, use_catalog: bool = True) -> ImportResult:
+    """Return an assembly named `name` whose composition is equivalent to `config`.
+
+    With `use_catalog` false every image becomes a local component, which always
+    reproduces the config; the caller falls back to that when matching the catalog
+    gives a different composition (a catalog component's order hints, say).
+    """
+    _check_unique_names(config)
     result = ImportResult({"name": name, "requires": []})
-    _Importer(catalog, result).run(config)
+    _Importer(catalog if use_catalog else Catalog([]), result, catalog).run(config)
     if "trust" in config:
         result.ignored.append("trust (LinuxKit ignores it since content trust was removed)")
     return result
 
 
+def _check_unique_names(config: dict[str, Any]) -> None:
+    """Reject a container name used in two stages: moby-asm names containers after components."""
+    seen: dict[str, str] = {}
+    for section in SECTIONS:
+        for entry in config.get(section, []):
+            name = entry.get("name")
+            if name in seen and seen[name] != section:
+                raise ImportError_(f"container name {name!r} is used in both {seen[name]} and {section}; "
+                                   "moby-asm names each container after its component, so rename one of them")
+            seen.setdefault(name, section)
+
+
 class _Importer:
-    def __init__(self, catalog: Catalog, result: ImportResult):
+    def __init__(self, catalog: Catalog, result: ImportResult, capabilities_from: Catalog):
         self.catalog = catalog
+        self.capabilities_from = capabilities_from
         self.result = result
         self.assembly = result.assembly
 
@@ -168,7 +187,7 @@ class _Importer:
     def _provides_like(self, image: str, version: str) -> list[str]:
         """Copy the capabilities of a catalog component built from the same repository."""
         repository = image.split("@")[0].rsplit(":", 1)[0]
-        for entry in self.catalog:
+        for entry in self.capabilities_from:
             for candidate in entry.component.versions:
                 source = candidate.source.image if candidate.source else None
                 if source and source.split("@")[0].rsplit(":", 1)[0] == repository and candidate.provides:
@@ -177,9 +196,10 @@ class _Importer:
 
 
 def _version_with_image(entry: CatalogEntry, image: str, stage: str) -> ComponentVersion | None:
+    """Return the version that runs exactly `image` in `stage` and adds no files of its own."""
     for version in entry.component.versions:
         if version.stage == stage and version.source is not None and version.source.image == image:
-            return version
+            return None if version.files else version
     return None
 
 

@@ -61,6 +61,11 @@ def parameter_values(resolution: Resolution, document: Document) -> dict[str, di
             hint = suggest(name, resolution.selected) or "; only selected components take parameters"
             problems.append(document.diagnostic(("parameters", name), f"parameters given for component {name!r}, "
                                                                       f"which is not selected{hint}", at_key=True))
+    for name in resolution.assembly.config:
+        if name not in resolution.selected:
+            hint = suggest(name, resolution.selected) or "; only selected components take settings"
+            problems.append(document.diagnostic(("config", name), f"settings given for component {name!r}, "
+                                                                  f"which is not selected{hint}", at_key=True))
     result = {}
     for name, (_, version) in resolution.selected.items():
         result[name] = _component_values(name, version, given.get(name, {}), document, problems)
@@ -87,7 +92,7 @@ def _component_values(name: str, version: ComponentVersion, given: dict[str, Any
         values[key] = value
     for key, parameter in declared.items():
         if parameter.required and key not in given:
-            loc = ("parameters", name) if name in document.data.get("parameters", {}) else ("requires",)
+            loc = _required_location(name, document)
             problems.append(document.diagnostic(loc, f"component {name!r} {version.version} needs a value for "
                                                      f"parameter {key!r} (type {parameter.type}): set "
                                                      f"parameters.{name}.{key} in the assembly"))
@@ -109,3 +114,14 @@ def _value_problem(parameter: Parameter, value: Any) -> str | None:
     if parameter.choices and value not in parameter.choices:
         return f"{value!r} is not one of {parameter.choices!r}"
     return None
+
+
+def _required_location(name: str, document: Document) -> tuple:
+    """Point at the component's parameters if given, else at the requirement that names it."""
+    if name in (document.data.get("parameters") or {}):
+        return ("parameters", name)
+    for index, requirement in enumerate(document.data.get("requires") or []):
+        text = requirement if isinstance(requirement, str) else (requirement or {}).get("name", "")
+        if isinstance(text, str) and text.split(" ")[0] == name:
+            return ("requires", index)
+    return ("requires",)

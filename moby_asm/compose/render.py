@@ -109,14 +109,27 @@ def _container(resolution: Resolution, name: str, values: dict[str, Any]) -> dic
 
 
 def merge_settings(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
-    """Merge runtime settings as LinuxKit does: `top` replaces fields and extends the `.add` lists."""
+    """Merge runtime settings as LinuxKit does: `top` replaces fields and extends the `.add` lists.
+
+    An `.add` list on top of a full list (`binds.add` over `binds`) is folded into the full
+    list, since LinuxKit applies `binds.add` only to the label's list. `runtime` merges key by key.
+    """
     merged = dict(base)
     for key, value in top.items():
-        if key in EXTENDING_FIELDS and key in merged:
-            merged[key] = list(merged[key]) + [item for item in value if item not in merged[key]]
+        full_key = key.removesuffix(".add")
+        if key in EXTENDING_FIELDS and full_key in merged:
+            merged[full_key] = _extend(merged[full_key], value)
+        elif key in EXTENDING_FIELDS and key in merged:
+            merged[key] = _extend(merged[key], value)
+        elif key == "runtime" and isinstance(merged.get(key), dict):
+            merged[key] = {**merged[key], **value}
         else:
             merged[key] = value
     return merged
+
+
+def _extend(items: list, extra: list) -> list:
+    return list(items) + [item for item in extra if item not in items]
 
 
 def _files(resolution: Resolution, order: dict[str, list[str]], values: dict[str, dict[str, Any]]) -> list[dict]:

@@ -88,7 +88,8 @@ def to_json(resolution: Resolution) -> str:
 def to_dot(resolution: Resolution) -> str:
     lines = ["digraph assembly {", "  rankdir=LR;", "  node [shape=box];"]
     for node in _nodes(resolution):
-        label = f"{node['id']}\\n{node['version']}" + (f"\\n{node['stage']}" if "stage" in node else "")
+        # json.dumps writes the newlines as \n, which is DOT's line break inside a quoted label.
+        label = f"{node['id']}\n{node['version']}" + (f"\n{node['stage']}" if "stage" in node else "")
         lines.append(f"  {json.dumps(node['id'])} [label={json.dumps(label)}];")
     for edge in resolution.edges:
         lines.append(f"  {json.dumps(_label(edge.parent))} -> {json.dumps(edge.child)} "
