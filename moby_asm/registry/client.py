@@ -12,13 +12,25 @@ from typing import TYPE_CHECKING, Any, NoReturn
 from moby_asm.errors import InputError
 from moby_asm.registry.credentials import docker_config_path
 from moby_asm.registry.errors import ImageNotFound, InvalidManifest, RegistryError
-from moby_asm.registry.reference import DOCKER_HUB, DOCKER_HUB_ALIASES, DOCKER_HUB_ENDPOINT, Reference, is_loopback
-from moby_asm.registry.reference import parse_reference, split_port
+from moby_asm.registry.reference import (
+    DOCKER_HUB,
+    DOCKER_HUB_ALIASES,
+    DOCKER_HUB_ENDPOINT,
+    Reference,
+    is_loopback,
+    parse_reference,
+    split_port,
+)
 from moby_asm.store.errors import DigestMismatch, StoreError
 from moby_asm.store.images import index_entries, load_image, manifest_media_type, manifest_parts
 from moby_asm.store.model import INDEX_MEDIA_TYPES, MANIFEST_MEDIA_TYPES, Descriptor, ImageContent
-from moby_asm.store.platforms import available_platforms, config_matches, format_platform, parse_platform
-from moby_asm.store.platforms import select_manifest
+from moby_asm.store.platforms import (
+    available_platforms,
+    config_matches,
+    format_platform,
+    parse_platform,
+    select_manifest,
+)
 
 if TYPE_CHECKING:
     from moby_asm.registry.transport import Transport
@@ -42,9 +54,10 @@ class RegistryClient:
     loopback hosts always are, every other host over HTTPS. `mirrors` maps a registry
     domain to the host to contact instead, such as {"docker.io": "127.0.0.1:5000"}; the
     store still names images by their original reference. `retries` is the number of
-    retries after a connection error, a timeout, HTTP 429 or 5xx, waiting `backoff`
-    seconds and doubling each time; `timeout` is in seconds per connection and per read.
-    One client keeps sessions and tokens per host and is not safe to share between threads.
+    retries after a connection error, a timeout, HTTP 429 or 5xx. The first retry waits
+    `backoff` seconds and each further one twice as long. `timeout` is in seconds, and
+    applies to connecting and to each read. One client keeps sessions and tokens per host,
+    and is not safe to share between threads.
     """
 
     def __init__(
@@ -67,7 +80,9 @@ class RegistryClient:
         self.backoff = backoff
         self._transports: dict[str, Transport] = {}
 
-    def pull(self, reference: str, platform: str, store: ContentStore, progress: Progress | None = None) -> ImageContent:
+    def pull(
+        self, reference: str, platform: str, store: ContentStore, progress: Progress | None = None
+    ) -> ImageContent:
         """Store the manifest, config and layers of `reference` for `platform`, tag it, and return the image.
 
         A reference pinned by digest whose content is all stored is returned without any
@@ -224,7 +239,10 @@ class _Pull:
             _check_ok(response, self.transport, str(self.reference))
             try:
                 self.store.write_blob(
-                    self._chunks(response, descriptor), descriptor.digest, descriptor.size, media_type=descriptor.media_type
+                    self._chunks(response, descriptor),
+                    descriptor.digest,
+                    descriptor.size,
+                    media_type=descriptor.media_type,
                 )
             except DigestMismatch as error:
                 raise _located(error, self.reference, self.transport) from error
@@ -250,16 +268,7 @@ def _fetch_manifest(
 ) -> tuple[Descriptor, bytes, Any]:
     """GET a manifest or index by tag or digest; return its descriptor, raw bytes and parsed JSON."""
     name = str(reference)
-    response = transport.request(
-        "GET", f"{reference.path}/manifests/{target}", reference=name, headers={"Accept": ACCEPTED_MANIFEST_TYPES}
-    )
-    with response:
-        if response.status_code == 404:
-            reason = f"the registry has no manifest {target} in {reference.path} ({_error_codes(response)})"
-            raise ImageNotFound(reference=name, host=transport.endpoint, reason=reason)
-        _check_ok(response, transport, name)
-        raw = _read_limited(response, transport, name)
-        content_type = response.headers.get("Content-Type", "").split(";", 1)[0].strip()
+    raw, content_type = transport.with_retries(lambda: _download_manifest(transport, reference, target), name)
     digest = f"sha256:{hashlib.sha256(raw).hexdigest()}"
     if expected is not None and digest != expected:
         raise DigestMismatch(expected, digest, reference=name, host=transport.endpoint)
@@ -269,6 +278,20 @@ def _fetch_manifest(
     except ValueError as error:
         raise InvalidManifest(reference=name, host=transport.endpoint, reason=str(error)) from error
     return Descriptor(media_type, digest, len(raw)), raw, data
+
+
+def _download_manifest(transport: Transport, reference: Reference, target: str) -> tuple[bytes, str]:
+    """Send one manifest request and return the body and media type from Content-Type."""
+    name = str(reference)
+    path = f"{reference.path}/manifests/{target}"
+    response = transport.request_once("GET", path, reference=name, headers={"Accept": ACCEPTED_MANIFEST_TYPES})
+    with response:
+        if response.status_code == 404:
+            reason = f"the registry has no manifest {target} in {reference.path} ({_error_codes(response)})"
+            raise ImageNotFound(reference=name, host=transport.endpoint, reason=reason)
+        _check_ok(response, transport, name)
+        raw = _read_limited(response, transport, name)
+        return raw, response.headers.get("Content-Type", "").split(";", 1)[0].strip()
 
 
 def _media_type(data: Any, content_type: str) -> str:

@@ -1,7 +1,7 @@
 """Registry credentials from the Docker client configuration, the file `docker login` writes.
 
 The file is `$DOCKER_CONFIG/config.json`, else `~/.docker/config.json`. As the Docker
-CLI does, a host listed in `credHelpers` asks that helper, otherwise `credsStore` names
+CLI does, a host listed in `credHelpers` gets its credentials from that helper, otherwise `credsStore` names
 the helper for every host, otherwise the base64 `auth` field of `auths` is used. A
 helper is the program `docker-credential-NAME`, run as `docker-credential-NAME get`
 with the server on standard input; it prints JSON with `Username` and `Secret`.
@@ -26,7 +26,7 @@ logger = logging.getLogger(__name__)
 DOCKER_HUB_SERVER = "https://index.docker.io/v1/"
 HELPER_TIMEOUT_SECONDS = 30
 NOT_FOUND_MESSAGE = "credentials not found in native keychain"
-"""The exact message a credential helper prints for a server it has no entry for (docker-credential-helpers protocol)."""
+"""The message a credential helper prints for a server it has no entry for (docker-credential-helpers protocol)."""
 IDENTITY_TOKEN_USER = "<token>"
 
 
@@ -87,10 +87,10 @@ def _config_keys(host: str) -> list[str]:
 
 def _auths_entry(auths: dict, host: str) -> dict | None:
     # Keys may be written as URLs ("https://host/v1/"), so compare by host alone.
-    wanted = set(_config_keys(host))
+    expected_keys = set(_config_keys(host))
     for key, entry in auths.items():
         bare = key.split("://", 1)[-1].split("/", 1)[0]
-        if (key in wanted or bare in wanted) and isinstance(entry, dict):
+        if (key in expected_keys or bare in expected_keys) and isinstance(entry, dict):
             return entry
     return None
 
@@ -101,7 +101,9 @@ def _decode_auth(entry: dict, host: str) -> Credentials | None:
     try:
         username, colon, password = base64.b64decode(entry.get("auth") or "", validate=True).decode().partition(":")
     except (binascii.Error, UnicodeDecodeError, TypeError):
-        logger.warning("ignoring the auths entry for %s in the Docker config: 'auth' is not base64 of user:password", host)
+        logger.warning(
+            "ignoring the auths entry for %s in the Docker config: 'auth' is not base64 of user:password", host
+        )
         return None
     return Credentials(username, password) if colon else None
 
@@ -116,7 +118,7 @@ def _ask_helper(name: str, server: str) -> Credentials | None:
     except FileNotFoundError as error:
         raise HelperFailed(program, "the program is not installed or not on PATH") from error
     except subprocess.TimeoutExpired as error:
-        raise HelperFailed(program, f"no answer within {HELPER_TIMEOUT_SECONDS} s") from error
+        raise HelperFailed(program, f"timed out after {HELPER_TIMEOUT_SECONDS} s without a response") from error
     output = completed.stdout.decode("utf-8", "replace").strip()
     if completed.returncode != 0:
         if NOT_FOUND_MESSAGE in output:

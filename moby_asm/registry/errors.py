@@ -68,7 +68,9 @@ class Unauthorized(RegistryError):
     def __init__(self, *, reference: str, host: str, status: int, hint: str):
         self.status = status
         self.hint = hint
-        super().__init__(f"{host} rejected the request for {reference} (HTTP {status}): {hint}", reference=reference, host=host)
+        super().__init__(
+            f"{host} rejected the request for {reference} (HTTP {status}): {hint}", reference=reference, host=host
+        )
 
 
 class CredentialsError(RegistryError):
@@ -86,7 +88,9 @@ class InvalidManifest(RegistryError):
 
     def __init__(self, *, reference: str, host: str, reason: str):
         self.reason = reason
-        super().__init__(f"cannot use the manifest of {reference} from {host}: {reason}", reference=reference, host=host)
+        super().__init__(
+            f"cannot use the manifest of {reference} from {host}: {reason}", reference=reference, host=host
+        )
 
 
 class RegistryUnavailable(RegistryError):
@@ -100,7 +104,7 @@ class RegistryUnavailable(RegistryError):
 
 
 class RegistryTimeout(RegistryUnavailable):
-    """The registry did not answer within `timeout` seconds, on the last of `attempts` tries."""
+    """The registry did not respond within `timeout` seconds, on the last of `attempts` tries."""
 
     def __init__(self, *, reference: str, host: str, attempts: int, timeout: float):
         self.timeout = timeout

@@ -1,12 +1,13 @@
 """HTTP requests to one registry endpoint: timeouts, retries with backoff, and authentication.
 
 oras-py provides the HTTP session and the bearer token exchange (`TokenAuth`), used for
-Docker Hub and other registries that answer 401 with `WWW-Authenticate: Bearer realm=...`.
-Its own request method is not used: it retries every failure with waits of several
-seconds and sets no timeout. The retry loop here retries connection errors, timeouts,
-HTTP 429 and 5xx answers with exponential backoff and honours `Retry-After`. Registries
-that ask for HTTP basic auth (`WWW-Authenticate: Basic`, as distribution's htpasswd
-does) get the credentials directly, because oras-py's token backend cannot answer them.
+Docker Hub and other registries that respond with 401 and `WWW-Authenticate: Bearer
+realm=...`. Its own request method (oras 0.2.43) is not used, because it retries every
+failure with waits of several seconds and sets no timeout. The retry loop here retries
+connection errors, timeouts, HTTP 429 and 5xx with exponential backoff and honours
+`Retry-After`. Registries that request HTTP basic auth (`WWW-Authenticate: Basic`, as
+distribution's htpasswd backend does) get the credentials directly, because oras-py's
+token backend cannot handle that challenge.
 """
 
 from __future__ import annotations
@@ -22,9 +23,14 @@ import requests
 from requests.adapters import HTTPAdapter
 
 from moby_asm.registry.credentials import Credentials, HelperFailed, find_credentials, load_docker_config
-from moby_asm.registry.errors import CredentialsError, RegistryTimeout, RegistryUnavailable, Unauthorized
+from moby_asm.registry.errors import CredentialsError, RegistryError, RegistryTimeout, RegistryUnavailable, Unauthorized
 
 logger = logging.getLogger(__name__)
+
+# oras-py logs a failed token request at error level, with advice about its own API. The
+# Unauthorized error raised here names the fix, so when the application configures no
+# logging, those records must not reach Python's last-resort handler on stderr.
+logging.getLogger("oras").addHandler(logging.NullHandler())
 
 MAX_RETRY_AFTER_SECONDS = 30.0
 USER_AGENT = "moby-asm"
@@ -46,7 +52,7 @@ class Transport:
 
     `credential_host` is the name under which the Docker config stores the credentials
     (the reference domain, or the mirror host). Credentials are looked up only when the
-    registry asks for authentication. A transport is not safe to share between threads.
+    registry requests authentication. A transport is not safe to share between threads.
     """
 
     def __init__(
@@ -80,10 +86,12 @@ class Transport:
 
     def request(self, method: str, path: str, *, reference: str, headers: dict | None = None) -> requests.Response:
         """Send a request under the retry policy and return the response with its body not yet read."""
-        return self.with_retries(lambda: self.request_once(method, path, reference=reference, headers=headers), reference)
+        return self.with_retries(
+            lambda: self.request_once(method, path, reference=reference, headers=headers), reference
+        )
 
     def request_once(self, method: str, path: str, *, reference: str, headers: dict | None = None) -> requests.Response:
-        """Send one request, answering an authentication challenge once.
+        """Send one request, responding to an authentication challenge once.
 
         Raise Unauthorized for a final 401 or 403 and RetryableStatus for 429 and 5xx.
         Other statuses, 404 included, are returned for the caller to interpret.
@@ -109,13 +117,23 @@ class Transport:
                 return attempt()
             except requests.exceptions.SSLError as error:
                 reason = f"TLS failed ({error}); if it serves plain HTTP, mark it insecure"
-                raise RegistryUnavailable(reference=reference, host=self.endpoint, attempts=number, reason=reason) from error
-            except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError, RetryableStatus) as error:
+                raise RegistryUnavailable(
+                    reference=reference, host=self.endpoint, attempts=number, reason=reason
+                ) from error
+            except (
+                requests.ConnectionError,
+                requests.Timeout,
+                requests.exceptions.ChunkedEncodingError,
+                RetryableStatus,
+            ) as error:
                 if number == attempts:
                     raise self._exhausted(reference, attempts, error) from error
                 delay = self._delay(number, error)
                 logger.info("retrying %s on %s in %.2f s after: %s", reference, self.endpoint, delay, _describe(error))
                 time.sleep(delay)
+            except requests.RequestException as error:
+                message = f"request to {self.endpoint} for {reference} failed: {error}"
+                raise RegistryError(message, reference=reference, host=self.endpoint) from error
         raise AssertionError("unreachable: the last attempt returns or raises")
 
     def _send(self, method: str, url: str, headers: dict | None) -> requests.Response:
@@ -128,7 +146,7 @@ class Transport:
         return response
 
     def _authenticate(self, response: requests.Response, reference: str) -> bool:
-        """Set the Authorization header that answers the response's challenge; return whether one was set."""
+        """Set the Authorization header for the response's authentication challenge; return whether one was set."""
         challenge = response.headers.get("WWW-Authenticate", "")
         scheme = challenge.split(" ", 1)[0].lower()
         credentials = self._lookup_credentials(reference)

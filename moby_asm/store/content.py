@@ -7,10 +7,10 @@ Layout (OCI image-spec, image-layout.md):
                             org.opencontainers.image.ref.name
     blobs/sha256/<hex>      content, named by its sha256
 
-Other OCI tools (skopeo, umoci) can read the folder. Two lock files sit beside index.json:
-`.index.lock` serialises read-modify-write updates of index.json, and `.content.lock` is
-held shared by anything that adds blobs or references and exclusively by `prune`, so
-that a prune never deletes a blob that a running pull has written but not tagged yet.
+Other OCI tools (skopeo, umoci) can read the folder. Two lock files sit beside index.json.
+`.index.lock` serialises read-modify-write updates of index.json. `.content.lock` is
+held shared by anything that adds blobs or references, and exclusively by `prune`. So a
+prune never deletes a blob that a running pull has written but not tagged yet.
 """
 
 from __future__ import annotations
@@ -117,8 +117,9 @@ class ContentStore:
 
         The data streams into a temporary file in blobs/sha256 and is renamed into place
         only after its sha256 (and `size`, when given) match. A mismatch raises
-        DigestMismatch, and any error removes the temporary file, so a blob file always
-        holds its digest's content. A blob already stored is not read again from `data`.
+        DigestMismatch, and any error removes the temporary file, so this method never
+        leaves a blob file whose content differs from its name. A blob already stored is
+        not read again from `data`.
         """
         if digest is not None and self.has_blob(check_digest(digest)):
             return self._existing_blob(digest, size, media_type)
@@ -193,9 +194,9 @@ class ContentStore:
 
         def update(manifests: list[dict]) -> list[dict]:
             nonlocal found
-            kept = [m for m in manifests if _reference_of(m) != reference]
-            found = len(kept) != len(manifests)
-            return kept
+            remaining = [m for m in manifests if _reference_of(m) != reference]
+            found = len(remaining) != len(manifests)
+            return remaining
 
         self._update_index(update)
         return found

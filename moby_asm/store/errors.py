@@ -1,14 +1,14 @@
 """Errors of the content store, each with the values a caller needs to act on it.
 
-    MobyAsmError
-    └── StoreError
-        ├── InvalidDigest       also an InputError: a digest string that is not sha256:<64 hex>
-        ├── InvalidPlatform     also an InputError: a platform that is not OS/ARCH[/VARIANT]
-        ├── BlobNotFound
-        ├── DigestMismatch      content does not match its digest or size
-        ├── ImageNotFound       no image for a reference and platform
-        ├── InvalidStore        a layout file that cannot be read
-        └── StoreLocked         a lock was not acquired in time
+MobyAsmError
+└── StoreError
+    ├── InvalidDigest       also an InputError: a digest string that is not sha256:<64 hex>
+    ├── InvalidPlatform     also an InputError: a platform that is not OS/ARCH[/VARIANT]
+    ├── BlobNotFound
+    ├── DigestMismatch      content does not match its digest or size
+    ├── ImageNotFound       no image for a reference and platform
+    ├── InvalidStore        a layout file that cannot be read
+    └── StoreLocked         a lock was not acquired in time
 """
 
 from __future__ import annotations

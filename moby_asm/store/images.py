@@ -41,7 +41,7 @@ def manifest_media_type(data: Any) -> str:
         return OCI_INDEX
     if "config" in data:
         return OCI_MANIFEST
-    raise ValueError("the JSON has neither 'manifests' nor 'config', so it is no image manifest or index")
+    raise ValueError("invalid manifest: the JSON contains neither 'manifests' (an index) nor 'config' (a manifest)")
 
 
 def index_entries(index: Any) -> list[Descriptor]:
@@ -69,12 +69,15 @@ def load_image(store: ContentStore, reference: str, descriptor: Descriptor, plat
     if descriptor.is_index:
         manifest_descriptor = _select_stored_manifest(store, reference, descriptor, platform, requested)
     if manifest_descriptor.media_type not in MANIFEST_MEDIA_TYPES:
-        reason = f"media type {manifest_descriptor.media_type} is not an image manifest ({OCI_MANIFEST} or {DOCKER_MANIFEST})"
+        media_type = manifest_descriptor.media_type
+        reason = f"media type {media_type} is not an image manifest ({OCI_MANIFEST} or {DOCKER_MANIFEST})"
         raise ImageNotFound(reference, platform, reason)
 
     config_descriptor, layers = _parse_stored(store, manifest_descriptor.digest, manifest_parts)
     if not store.has_blob(config_descriptor.digest):
-        raise ImageNotFound(reference, platform, f"config {config_descriptor.digest} is not in the store; pull it again")
+        raise ImageNotFound(
+            reference, platform, f"config {config_descriptor.digest} is not in the store; pull it again"
+        )
     config = store.read_json(config_descriptor.digest)
     if not isinstance(config, dict):
         raise InvalidStore(store.blob_path(config_descriptor.digest), "an image config must be a JSON object")

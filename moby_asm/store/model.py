@@ -83,7 +83,7 @@ class ImageContent:
 
 @dataclass(frozen=True)
 class PruneResult:
-    """What `ContentStore.prune` removed: references, blob count and bytes freed."""
+    """The result of `ContentStore.prune`: the references removed, the number of blobs deleted and the bytes freed."""
 
     removed_references: list[str]
     removed_blobs: int

@@ -1,0 +1,1 @@
+"""Tests of the content store and the registry client."""
