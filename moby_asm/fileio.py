@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -53,3 +54,58 @@ def _fsync_folder(folder: Path) -> None:
         os.fsync(descriptor)
     finally:
         os.close(descriptor)
+
+
+_RENAME_EXCHANGE = 2  # from <linux/fs.h>
+_AT_FDCWD = -100
+
+
+def exchange_folders(first: Path, second: Path) -> bool:
+    """Swap two folders in one step with Linux's renameat2(RENAME_EXCHANGE); False where unsupported."""
+    import ctypes
+    import ctypes.util
+
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        renameat2 = libc.renameat2
+    except (OSError, AttributeError):
+        return False
+    result = renameat2(_AT_FDCWD, os.fsencode(first), _AT_FDCWD, os.fsencode(second), _RENAME_EXCHANGE)
+    if result == 0:
+        return True
+    error = ctypes.get_errno()
+    if error in (22, 38, 95):  # EINVAL, ENOSYS, EOPNOTSUPP: the file system or kernel cannot exchange
+        return False
+    raise OSError(error, os.strerror(error), str(second))
+
+
+def replace_folder(staging: Path, target: Path) -> None:
+    """Put the complete folder `staging` in place of `target`; readers see one or the other.
+
+    Where the kernel cannot exchange two names in one step, the old folder is renamed
+    aside first, so a reader may briefly find no folder at all.
+    """
+    if not target.exists():
+        os.replace(staging, target)
+        return
+    if exchange_folders(staging, target):
+        shutil.rmtree(staging, ignore_errors=True)
+        return
+    retired = Path(tempfile.mkdtemp(prefix=f".{target.name}.old.", dir=target.parent))
+    os.replace(target, retired / "previous")
+    try:
+        os.replace(staging, target)
+    except BaseException:
+        os.replace(retired / "previous", target)
+        raise
+    shutil.rmtree(retired, ignore_errors=True)
+
+
+def remove_stale_staging(parent: Path, name: str) -> None:
+    """Remove staging folders that an interrupted run left beside `parent / name`."""
+    try:
+        leftovers = [p for p in parent.iterdir() if p.name.startswith(f".{name}.") and p.is_dir()]
+    except OSError:
+        return
+    for leftover in leftovers:
+        shutil.rmtree(leftover, ignore_errors=True)

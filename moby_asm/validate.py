@@ -33,15 +33,21 @@ def validate_paths(paths: Iterable[Path]) -> ValidationReport:
         if not path.exists():
             report.diagnostics.append(Diagnostic(path, 1, 1, f"{str(path)!r} does not exist"))
             continue
-        for file in iter_project_files(path):
-            _check_file(file, report)
+        explicit = not path.is_dir()
+        try:
+            files = list(iter_project_files(path))
+        except OSError as error:
+            report.diagnostics.append(Diagnostic(path, 1, 1, f"cannot read folder: {error.strerror}"))
+            continue
+        for file in files:
+            _check_file(file, report, explicit)
     report.diagnostics.sort()
     return report
 
 
 def iter_project_files(path: Path) -> Iterator[Path]:
     """Yield the YAML files under `path`, skipping hidden folders and template sources."""
-    if path.is_file():
+    if not path.is_dir():
         yield path
         return
     for child in sorted(path.iterdir()):
@@ -53,15 +59,26 @@ def iter_project_files(path: Path) -> Iterator[Path]:
             yield child
 
 
-def _check_file(path: Path, report: ValidationReport) -> None:
+def _check_file(path: Path, report: ValidationReport, explicit: bool) -> None:
+    """Check one file; a YAML file of unknown kind found by walking a folder is skipped."""
     try:
         document = load_document(path)
         kind, check = _detect_kind(document)
-        report.checked[path] = kind
+    except InvalidDocuments as error:
+        if explicit or _known_place(path):
+            report.checked.setdefault(path, "unknown")
+            report.diagnostics.extend(error.diagnostics)
+        return
+    report.checked[path] = kind
+    try:
         check(document)
     except InvalidDocuments as error:
-        report.checked.setdefault(path, "unknown")
         report.diagnostics.extend(error.diagnostics)
+
+
+def _known_place(path: Path) -> bool:
+    return (path.parent.name == "components" or path.name in ("assembly.yml", "assembly.yaml", "assembly.lock",
+                                                                "component.yml", "component.yaml", "linuxkit.yml"))
 
 
 def _detect_kind(document: Document) -> tuple[str, Callable[[Document], None]]:

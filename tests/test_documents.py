@@ -457,8 +457,8 @@ def test_invalid_documents_message_lists_all():
         "        - type: tmpfs\n"
         "          destination: /run\n"
         "          options: [rw]\n"
-        "          uidMappings: [{containerID: 0, hostID: 100000, size: 65536}]\n"
-        "          gidMappings: [{containerID: 0, hostID: 100000, size: 65536}]\n",
+        "          uidmappings: [{containerID: 0, hostID: 100000, size: 65536}]\n"
+        "          gidmappings: [{containerID: 0, hostID: 100000, size: 65536}]\n",
     ],
     ids=["device-without-numbers", "mount-without-destination", "mount-id-mappings"],
 )

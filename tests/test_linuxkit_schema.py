@@ -265,11 +265,6 @@ def test_schema_matches_runtime_model(definition, model, extra_in_schema):
     assert schema_keys(definition) == model_keys(model) | extra_in_schema
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="catalog.runtime.Mount names the id mappings uidMappings and gidMappings, while "
-    "LinuxKit reads mounts with the lower-case keys uidmappings and gidmappings",
-)
 def test_schema_mount_matches_runtime_model():
     assert schema_keys("mount") == model_keys(runtime.Mount)
 

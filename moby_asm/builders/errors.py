@@ -1,13 +1,13 @@
 """Errors of the builders, each with the values a caller needs to act on it.
 
-    MobyAsmError
-    └── BuildError                    a build failed
-        ├── InvalidLayer              a layer that cannot be applied safely
-        ├── UnsupportedLayer          a layer compression that is not supported
-        ├── MissingImageContent       a file the config names is missing from an image
-        ├── PathConflict              two parts of the root filesystem claim one path
-        ├── InvalidBuildConfig        also an InputError: a config value that cannot be built
-        └── UnsupportedFormat         also an InputError: an output format the builder lacks
+MobyAsmError
+└── BuildError                    a build failed
+    ├── InvalidLayer              a layer that cannot be applied safely
+    ├── UnsupportedLayer          a layer compression that is not supported
+    ├── MissingImageContent       a file the config names is missing from an image
+    ├── PathConflict              two parts of the root filesystem claim one path
+    ├── InvalidBuildConfig        also an InputError: a config value that cannot be built
+    └── UnsupportedFormat         also an InputError: an output format the builder lacks
 """
 
 from __future__ import annotations

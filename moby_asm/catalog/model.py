@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, Field, ValidationInfo, field_validator, model_validator
 
-from moby_asm.catalog.placeholders import iter_placeholders
+from moby_asm.catalog.placeholders import iter_malformed, iter_placeholders
 from moby_asm.catalog.runtime import ContainerConfig, IdOrName
 from moby_asm.documents import StrictModel
 from moby_asm.versions import InvalidVersion, Range, Version
@@ -364,6 +364,9 @@ def _unknown_placeholders(entry: ComponentVersion, index: int) -> list[tuple[tup
     """Return a problem for each `${NAME}` that names no parameter of the version."""
     found = []
     data = entry.model_dump(by_alias=True, exclude_none=True, include={"config", "files", "kernel"})
+    for loc, text in iter_malformed(data):
+        found.append((("versions", index) + loc, f"malformed placeholder {text!r}: write ${{name}} with a "
+                                                 "lowercase parameter name, or $${ for a literal '${'"))
     for loc, name in iter_placeholders(data):
         if name not in entry.parameters:
             declared = ", ".join(entry.parameters) or "none"

@@ -22,3 +22,20 @@ def iter_placeholders(value: Any, loc: tuple = ()) -> Iterator[tuple[tuple, str]
     elif isinstance(value, list):
         for index, item in enumerate(value):
             yield from iter_placeholders(item, loc + (index,))
+
+
+MALFORMED = re.compile(r"(?<!\$)\$\{(?![a-z_][a-z0-9_]*\})[^}]*\}?")
+"""A `${` that does not start a valid placeholder, such as `${Name}` or an unclosed `${name`."""
+
+
+def iter_malformed(value: Any, loc: tuple = ()) -> Iterator[tuple[tuple, str]]:
+    """Yield (location, text) for every malformed placeholder in nested data."""
+    if isinstance(value, str):
+        for match in MALFORMED.finditer(value):
+            yield loc, match.group(0)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from iter_malformed(item, loc + (key,))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from iter_malformed(item, loc + (index,))

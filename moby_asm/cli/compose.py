@@ -35,9 +35,9 @@ def compose(
         raise LockMismatch(project.lock_path, differences)
     composition = compose_project(project, locked)
     folder = output or project.folder / "build"
-    write_composition(composition, folder)
     if differences:
         write_lock(project.lock_path, locked.text)
+    write_composition(composition, folder, project.folder)
     _report(project, composition, folder, bool(differences), json)
 
 

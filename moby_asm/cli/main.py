@@ -14,7 +14,7 @@ import sys
 import typer
 
 from moby_asm import __version__
-from moby_asm.cli import components, compose, importing, resolve, validate
+from moby_asm.cli import build, components, compose, importing, resolve, validate
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -37,6 +37,8 @@ app.command("tree")(resolve.tree)
 app.command("graph")(resolve.graph)
 app.command("compose")(compose.compose)
 app.command("import")(importing.import_configs)
+app.command("build")(build.build)
+app.add_typer(build.cache_app, name="cache")
 
 
 def _show_version(value: bool) -> None:

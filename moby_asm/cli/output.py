@@ -28,7 +28,8 @@ def _make_console(stderr: bool):
 
     # Rich drops colours for NO_COLOR but keeps bold and italics; plain output is expected.
     plain = bool(os.environ.get("NO_COLOR"))
-    return Console(stderr=stderr, highlight=False, soft_wrap=True, color_system=None if plain else "auto")
+    return Console(stderr=stderr, highlight=False, soft_wrap=True, emoji=False,
+                   color_system=None if plain else "auto")
 
 
 def print_json(data: Any) -> None:
@@ -45,10 +46,14 @@ def table(*columns: str, title: str | None = None):
     return result
 
 
+_CONTROL = dict.fromkeys(list(range(0, 9)) + list(range(11, 32)) + [127], "\ufffd")
+
+
 def escape(text: str) -> str:
+    """Make text from files safe to print: no rich markup, no terminal control characters."""
     from rich.markup import escape as rich_escape
 
-    return rich_escape(text)
+    return rich_escape(text.translate(_CONTROL))
 
 
 class ConsoleReporter:

@@ -12,12 +12,11 @@ AssemblyArgument = typer.Argument(Path("."), help="The assembly file, or a folde
 JsonOption = typer.Option(False, "--json", help="Print machine-readable JSON.")
 
 
-def _locked(assembly: Path, upgrade: list[str] | None = None, upgrade_all: bool = False):
-    from moby_asm.cli.output import ConsoleReporter
+def _locked(assembly: Path, upgrade: list[str] | None = None, upgrade_all: bool = False, reporter=None):
     from moby_asm.project import lock_project, open_project
 
     project = open_project(assembly)
-    return project, lock_project(project, set(upgrade or ()), upgrade_all, ConsoleReporter())
+    return project, lock_project(project, set(upgrade or ()), upgrade_all, reporter)
 
 
 def lock(
@@ -37,7 +36,9 @@ def lock(
     # NOTE: resolution reads local catalogs only, so --offline changes nothing yet; it is
     # accepted so scripts can state the intent before registry look-ups arrive.
     del offline
-    project, locked = _locked(assembly, upgrade, upgrade_all)
+    from moby_asm.cli.output import ConsoleReporter
+
+    project, locked = _locked(assembly, upgrade, upgrade_all, ConsoleReporter())
     _check_upgrade_names(project, upgrade or [])
     if check:
         new = yaml.safe_load(locked.text)

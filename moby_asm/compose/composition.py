@@ -16,7 +16,7 @@ from moby_asm.compose.parameters import parameter_values
 from moby_asm.compose.plan import build_plan
 from moby_asm.compose.render import ComposeError, render_linuxkit
 from moby_asm.documents import load_document
-from moby_asm.fileio import WriteFailed
+from moby_asm.fileio import WriteFailed, remove_stale_staging, replace_folder
 from moby_asm.project import Locked, Project
 
 _Dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
@@ -59,21 +59,34 @@ def _check_rendered(config: dict[str, Any]) -> None:
         raise ComposeError("the rendered LinuxKit config is invalid:\n" + "\n".join(f"  {p}" for p in problems))
 
 
-def write_composition(composition: Composition, folder: Path) -> None:
-    """Replace `folder` with the composition: a new folder is filled, then renamed into place.
+BUILD_MARKER = ".moby-asm-build"
+"""A file in every build folder; compose replaces only folders that hold it, or empty ones."""
 
-    A reader sees the previous folder or the new one; an interrupted compose leaves the
-    previous result intact and at most a hidden staging folder beside it.
+
+def write_composition(composition: Composition, folder: Path, project_folder: Path | None = None) -> None:
+    """Replace `folder` with the composition: a new folder is filled, then swapped into place.
+
+    A reader sees the previous folder or the new one. `folder` must be missing, empty or
+    an earlier build folder, so compose never deletes anything else.
     """
-    folder = folder.resolve()
-    if folder.exists() and not folder.is_dir():
-        raise ComposeError(f"build folder {folder} is a file; choose another --output")
-    if folder == Path(folder.anchor) or folder == Path.home():
-        raise ComposeError(f"refusing to replace {folder} with the build folder; choose a dedicated --output")
+    folder = folder.absolute()
+    _check_target(folder, project_folder)
     try:
+        remove_stale_staging(folder.parent, folder.name)
         _write_folder(composition, folder)
     except OSError as error:
         raise WriteFailed(folder, error.strerror or str(error)) from error
+
+
+def _check_target(folder: Path, project_folder: Path | None) -> None:
+    if folder.exists() and not folder.is_dir():
+        raise ComposeError(f"build folder {folder} is a file; choose another --output")
+    if project_folder is not None and project_folder.absolute().is_relative_to(folder):
+        raise ComposeError(f"build folder {folder} holds the project itself; choose a folder such as "
+                           f"{project_folder / 'build'}")
+    if folder.is_dir() and any(folder.iterdir()) and not (folder / BUILD_MARKER).exists():
+        raise ComposeError(f"{folder} is not empty and is not a moby-asm build folder; compose replaces "
+                           "its output folder whole, so choose a new or empty folder")
 
 
 def _write_folder(composition: Composition, folder: Path) -> None:
@@ -82,22 +95,9 @@ def _write_folder(composition: Composition, folder: Path) -> None:
     try:
         for name, data in composition.files.items():
             (staging / name).write_bytes(data)
+        (staging / BUILD_MARKER).write_text("This folder is written by 'moby-asm compose' and replaced whole.\n")
         os.chmod(staging, 0o755)
-        _swap(staging, folder)
+        replace_folder(staging, folder)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-
-
-def _swap(staging: Path, folder: Path) -> None:
-    if not folder.exists():
-        os.replace(staging, folder)
-        return
-    retired = Path(tempfile.mkdtemp(prefix=f".{folder.name}.old.", dir=folder.parent))
-    os.replace(folder, retired / "previous")
-    try:
-        os.replace(staging, folder)
-    except BaseException:
-        os.replace(retired / "previous", folder)
-        raise
-    shutil.rmtree(retired, ignore_errors=True)

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from moby_asm.catalog.loading import Catalog, CatalogEntry
-from moby_asm.catalog.model import NAME_PATTERN, ComponentVersion
+from moby_asm.catalog.model import NAME_PATTERN, ComponentVersion, KernelSettings
 from moby_asm.compose.parameters import substitute
 from moby_asm.compose.render import EXTENDING_FIELDS
 from moby_asm.errors import InputError
@@ -91,7 +91,8 @@ class _Importer:
     def run(self, config: dict[str, Any]) -> None:
         if "kernel" in config:
             self._kernel(config["kernel"])
-        order = [self._init(image) for image in config.get("init", [])]
+        # LinuxKit unpacks a repeated init image twice with the same result, so once is enough.
+        order = [self._init(image) for image in dict.fromkeys(config.get("init", []))]
         self._order("init", order)
         for section, stage in SECTIONS.items():
             names = [self._container(entry, stage) for entry in config.get(section, [])]
@@ -120,8 +121,10 @@ class _Importer:
         entry, version = found
         self._require(entry.name, version.version)
         self.result.matched.append(f"kernel {image} -> {entry.name} {version.version}")
-        current = (version.kernel.model_dump(exclude_none=True) if version.kernel else {"cmdline": ""})
-        overrides = {key: value for key, value in settings.items() if current.get(key) != value}
+        current = (version.kernel or KernelSettings()).model_dump()
+        # A field the config leaves out takes LinuxKit's default, not the component's.
+        wanted = {**KernelSettings().model_dump(), **settings}
+        overrides = {key: wanted[key] for key in ("cmdline", "binary", "tar", "ucode") if current.get(key) != wanted[key]}
         if overrides:
             self.assembly["kernel"] = overrides
 
@@ -240,9 +243,13 @@ def _version_from_tag(image: str) -> str:
 def differences(original: dict[str, Any], composed: dict[str, Any]) -> list[str]:
     """List how two LinuxKit configs differ in what they build; service order does not count."""
     found = []
-    for key in ("kernel", "init", "onboot", "onshutdown", "volumes"):
+    if _kernel_settings(original) != _kernel_settings(composed):
+        found.append("kernel differs")
+    for key in ("onboot", "onshutdown", "volumes"):
         if original.get(key) != composed.get(key):
             found.append(f"{key} differs")
+    if list(dict.fromkeys(original.get("init", []))) != composed.get("init", []):
+        found.append("init differs")
     services = [sorted(c.get("services", []), key=lambda s: s["name"]) for c in (original, composed)]
     if services[0] != services[1]:
         found.append("services differ")
@@ -250,3 +257,11 @@ def differences(original: dict[str, Any], composed: dict[str, Any]) -> list[str]
     if files[0] != files[1]:
         found.append("files differ")
     return found
+
+
+def _kernel_settings(config: dict[str, Any]) -> dict[str, Any] | None:
+    """Return the kernel section with LinuxKit's defaults filled in, or None without a kernel."""
+    if "kernel" not in config:
+        return None
+    defaults = KernelSettings().model_dump(exclude_none=True)
+    return {**defaults, **config["kernel"]}

@@ -61,6 +61,15 @@ def parameter_values(resolution: Resolution, document: Document) -> dict[str, di
             hint = suggest(name, resolution.selected) or "; only selected components take parameters"
             problems.append(document.diagnostic(("parameters", name), f"parameters given for component {name!r}, "
                                                                       f"which is not selected{hint}", at_key=True))
+    for stage, names in resolution.assembly.order.items():
+        for index, name in enumerate(names):
+            if name not in resolution.selected:
+                problems.append(document.diagnostic(("order", stage, index), f"'order' lists {name!r}, which is "
+                                                    "not selected" + suggest(name, resolution.selected)))
+            elif resolution.selected[name][1].stage != stage:
+                problems.append(document.diagnostic(("order", stage, index), f"'order' lists {name!r} under "
+                                                    f"{stage}, but it is a {resolution.selected[name][1].stage} "
+                                                    "component"))
     for name in resolution.assembly.config:
         if name not in resolution.selected:
             hint = suggest(name, resolution.selected) or "; only selected components take settings"

@@ -81,7 +81,9 @@ def _image_step(plan: _Plan, resolution: Resolution, name: str, platforms: list[
     reference = image_reference(entry, version)
     if version.source.build is not None:
         build = version.source.build
-        inputs = {"image": reference, "context": str((entry.path.parent / build.context).resolve()),
+        # The context's content digest, not its absolute path, keys the step, so a project
+        # checked out elsewhere reuses the same keys.
+        inputs = {"image": reference, "context": build.context,
                   "contextDigest": build_context_digest(entry, version), "dockerfile": build.dockerfile,
                   "args": dict(sorted(build.args.items())), "target": build.target, "platforms": platforms}
         return plan.add(f"build:{name}", "build-image", inputs, [])

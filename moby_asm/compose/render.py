@@ -68,10 +68,17 @@ def build_context_digest(entry: CatalogEntry, version: ComponentVersion) -> str:
     if not context.is_dir():
         raise ComposeError(f"{entry.path}: build context {build.context!r} of component {entry.name!r} "
                            f"is not a folder ({context})")
+    if not (context / build.dockerfile).is_file():
+        raise ComposeError(f"{entry.path}: build context of component {entry.name!r} has no "
+                           f"{build.dockerfile!r}; add it or set 'dockerfile' to the file's name")
     digest = hashlib.sha256()
-    for path in sorted(p for p in context.rglob("*") if p.is_file()):
-        digest.update(path.relative_to(context).as_posix().encode() + b"\0")
-        digest.update(hashlib.sha256(path.read_bytes()).digest())
+    try:
+        for path in sorted(p for p in context.rglob("*") if p.is_file()):
+            digest.update(path.relative_to(context).as_posix().encode() + b"\0")
+            digest.update(hashlib.sha256(path.read_bytes()).digest())
+    except OSError as error:
+        raise ComposeError(f"cannot read the build context of component {entry.name!r}: "
+                           f"{error.filename}: {error.strerror}") from error
     digest.update(f"dockerfile={build.dockerfile}\0target={build.target or ''}\0".encode())
     for key, value in sorted(build.args.items()):
         digest.update(f"arg:{key}={value}\0".encode())
@@ -150,10 +157,18 @@ def _files(resolution: Resolution, order: dict[str, list[str]], values: dict[str
     return list(by_path.values())
 
 
+def _check_file_path(name: str, path: str) -> None:
+    """Reject a file path that a parameter value turned absolute or made climb out with '..'."""
+    if path.startswith("/") or ".." in path.split("/") or not path.strip("/"):
+        raise ComposeError(f"component {name!r} writes the file {path!r} after its parameters are filled in; "
+                           "a file path must stay relative to the root filesystem and must not contain '..'")
+
+
 def _component_files(resolution: Resolution, name: str, values: dict[str, Any]) -> list[dict]:
     entry, version = resolution.selected[name]
     files = [substitute(item.model_dump(exclude_none=True), values) for item in version.files]
     for item in files:
+        _check_file_path(name, item["path"])
         if "source" in item:
             item["source"] = str((entry.path.parent / item["source"]).resolve())
     if version.source is not None and version.source.path is not None:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+import yaml.reader
 from yaml.constructor import ConstructorError, SafeConstructor
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
@@ -86,6 +87,9 @@ def _child(node: Node | None, step: str | int) -> tuple[Node | None, Node | None
 def load_document(path: Path) -> Document:
     """Read and parse the YAML file at `path`; raise `InvalidDocuments` when it is not valid."""
     try:
+        if path.exists() and not path.is_file():
+            kind = "a folder" if path.is_dir() else "not a regular file"
+            raise InvalidDocuments([Diagnostic(path, 1, 1, f"expected a YAML file, but this is {kind}")])
         raw = path.read_bytes()
     except FileNotFoundError as error:
         raise InvalidDocuments([Diagnostic(path, 1, 1, "file not found")]) from error
@@ -107,6 +111,11 @@ def parse_document(text: str, path: Path) -> Document:
         root = _compose_single(text)
     except yaml.MarkedYAMLError as error:
         raise InvalidDocuments([_syntax_diagnostic(error, path, text)]) from error
+    except yaml.reader.ReaderError as error:
+        line = text.count("\n", 0, error.position) + 1
+        column = error.position - (text.rfind("\n", 0, error.position) + 1) + 1
+        message = f"invalid YAML: character {error.character!r} is not allowed in YAML text; remove it or escape it"
+        raise InvalidDocuments([Diagnostic(path, line, column, message)]) from error
     builder = _Builder(path)
     data = builder.build(root) if root is not None else None
     if builder.diagnostics:

@@ -53,6 +53,9 @@ def is_linuxkit_config(document: Document) -> bool:
     data = document.data
     if not isinstance(data, dict) or any(key in data for key in _MOBY_ASM_KEYS):
         return False
+    if document.path.name.startswith(("docker-compose.", "compose.")) or "version" in data and "services" in data:
+        # A Compose file also has a top-level 'services' key, as a mapping.
+        return False
     return any(key in data for key in SECTIONS)
 
 

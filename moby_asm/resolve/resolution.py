@@ -85,6 +85,14 @@ def _check_requirements(universe: Universe) -> None:
             message = (f"no component or capability named {requirement.name!r} in the catalog"
                        + (suggest(requirement.name, known) or "; run 'moby-asm components search' to find one"))
             raise UnknownRequirement(Diagnostic(Path(universe.assembly_path), line, column, message))
+    for capability, component in universe.assembly.prefer.items():
+        providers = {p.component for p in universe.providers.get(capability, ())} | (
+            {capability} if capability in universe.catalog.entries else set())
+        if component not in providers:
+            line, column = position(Origin(universe.assembly_path, ("prefer", capability)))
+            message = (f"'prefer' names {component!r} for {capability!r}, but it does not provide "
+                       f"{capability!r}; providers: {', '.join(sorted(providers)) or 'none'}")
+            raise UnknownRequirement(Diagnostic(Path(universe.assembly_path), line, column, message))
 
 
 def _resolution(universe: Universe, chosen: dict[str, int], decisions: int, conflicts: int) -> Resolution:

@@ -17,7 +17,7 @@ from moby_asm.linuxkit import check_config
 
 from .helpers import EXAMPLES, EXAMPLES_FOLDER, explain, files_under, read_yaml
 
-BUILD_FILES = ["assembly.lock", "linuxkit.yml", "plan.json"]
+BUILD_FILES = [".moby-asm-build", "assembly.lock", "linuxkit.yml", "plan.json"]
 INIT_ORDER = ["ca-certificates", "init", "runc", "containerd"]
 
 # Boot order follows docs/assemblies.md: requirements and after/before hints first,

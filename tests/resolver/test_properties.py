@@ -202,7 +202,9 @@ def generated(draw, plant: bool = False) -> Generated:
             if not is_planted:
                 version["platforms"] = _pick(draw, PLATFORM_CHOICES)
     requires = _assembly_requires(draw, sorted(providers), planted)
-    prefer = {n: _pick(draw, names) for n in sorted(providers) if providers[n] != {n} and _one_in(draw, 2)}
+    # A preferred component must provide the capability; naming another one is an input error.
+    prefer = {n: _pick(draw, sorted(providers[n])) for n in sorted(providers)
+              if providers[n] != {n} and _one_in(draw, 2)}
     locked = {n: _pick(draw, VERSIONS) for n in names if _one_in(draw, 3)}
     return Generated(components, requires, _pick(draw, TARGET_CHOICES), prefer, locked)
 

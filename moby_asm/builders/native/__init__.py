@@ -30,7 +30,7 @@ FORMATS = ("tar", "kernel+initrd", "tar-kernel-initrd", "docker", "oci")
 
 
 class NativeBuilder:
-    """Builds `tar`, `kernel+initrd`, `tar-kernel-initrd`, `docker` and `oci` outputs in-process."""
+    """Builder of the `tar`, `kernel+initrd`, `tar-kernel-initrd`, `docker` and `oci` outputs, in-process."""
 
     name = "native"
     formats = FORMATS
@@ -39,7 +39,7 @@ class NativeBuilder:
         """Write every format of `job.formats` into `job.output_dir` and return the files written."""
         self._check(job)
         job.output_dir.mkdir(parents=True, exist_ok=True)
-        scratch = Path(tempfile.mkdtemp(prefix=".moby-asm-build-", dir=job.output_dir))
+        scratch = Path(tempfile.mkdtemp(prefix=".moby-asm-native-", dir=job.output_dir))
         try:
             return _Build(job, scratch, reporter).run()
         finally:
@@ -78,7 +78,9 @@ class _Build:
         if "tar" in formats:
             # The tar is renamed into place last, because the other formats read it.
             publish(self.rootfs, self.base.with_name(f"{self.base.name}.tar"))
-            results.append(BuildOutput("tar", self.base.with_name(f"{self.base.name}.tar"), written.size, written.digest))
+            results.append(
+                BuildOutput("tar", self.base.with_name(f"{self.base.name}.tar"), written.size, written.digest)
+            )
         return sorted(results, key=lambda output: formats.index(output.format))
 
     def _write(self, format: str, written: WrittenTar, results: list[BuildOutput]) -> None:

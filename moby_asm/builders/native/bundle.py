@@ -38,13 +38,8 @@ ALL_CAPABILITIES = (
 )  # fmt: skip
 """Linux capabilities 0 to 40 in number order, the list `capabilities: [all]` expands to."""
 
-RLIMITS = frozenset(
-    f"RLIMIT_{name}"
-    for name in (
-        "CPU", "FSIZE", "DATA", "STACK", "CORE", "RSS", "NPROC", "NOFILE", "MEMLOCK", "AS", "LOCKS",
-        "SIGPENDING", "MSGQUEUE", "NICE", "RTPRIO", "RTTIME",
-    )  # fmt: skip
-)
+_RLIMIT_NAMES = "CPU FSIZE DATA STACK CORE RSS NPROC NOFILE MEMLOCK AS LOCKS SIGPENDING MSGQUEUE NICE RTPRIO RTTIME"
+RLIMITS = frozenset(f"RLIMIT_{name}" for name in _RLIMIT_NAMES.split())
 UNLIMITED = 2**64 - 1
 
 _DEFAULT_MOUNT_TYPES = {"mqueue", "devpts", "proc", "sysfs", "cgroup"}
@@ -69,7 +64,7 @@ class BundleConfig:
 
 
 class Settings:
-    """The container's config entry over the image label: `value` returns the first one set."""
+    """The container's config entry and its image's label, which `value` reads in that order."""
 
     def __init__(self, entry: Mapping[str, Any], label: Mapping[str, Any], where: str):
         self.entry = entry
@@ -182,10 +177,10 @@ def _set_if(target: dict[str, Any], key: str, value: Any) -> None:
         target[key] = value
 
 
-def resolve_id(value: Any, ids: Mapping[str, int], what: str) -> int:
+def resolve_id(value: Any, ids: Mapping[str, int], field: str) -> int:
     """Return the numeric uid or gid of `value`: a number, '' or 'root' (0), or a container name.
 
-    Raise ValueError with a message that names `what` when `value` is neither.
+    Raise ValueError with a message that names `field` when `value` is neither.
     """
     if value is None or value in ("", "root"):
         return 0
@@ -193,7 +188,7 @@ def resolve_id(value: Any, ids: Mapping[str, int], what: str) -> int:
         return value
     if isinstance(value, str) and value in ids:
         return ids[value]
-    raise ValueError(f"{what} {value!r} is neither a number nor the name of a container")
+    raise ValueError(f"{field} {value!r} is neither a number nor the name of a container")
 
 
 def _user(settings: Settings, ids: Mapping[str, int]) -> dict[str, Any]:
@@ -226,7 +221,7 @@ def _capabilities(settings: Settings) -> dict[str, Any]:
 
 
 def _capability_list(settings: Settings, names: list[str]) -> list[str]:
-    """Expand a single `all` or `none` and check every name; duplicates are dropped."""
+    """Expand a single `all` or `none`, check every name and drop duplicates."""
     if len(names) == 1 and names[0].lower() == "none":
         return []
     if len(names) == 1 and names[0].lower() == "all":
@@ -265,7 +260,7 @@ def _rlimit_value(settings: Settings, text: str, rlimit: str) -> int:
 
 
 def default_mounts(readonly: bool) -> dict[str, dict[str, Any]]:
-    """Return LinuxKit's default mounts by destination; `readonly` makes /dev and /sys read-only."""
+    """Return LinuxKit's default mounts by destination. With `readonly`, /dev and /sys are read-only."""
     read_only = ["ro"] if readonly else []
     return {
         "/proc": _mount("/proc", "proc", "proc", ["nosuid", "nodev", "noexec", "relatime"]),
@@ -303,7 +298,7 @@ def _mounts(settings: Settings, readonly: bool) -> list[dict[str, Any]]:
 
 
 def parse_bind(text: str, settings: Settings) -> dict[str, Any]:
-    """Return the bind mount of `SOURCE:DESTINATION[:OPTIONS]`; without options it is rw,rbind,rshared."""
+    """Return the bind mount of `SOURCE:DESTINATION[:OPTIONS]`, which is rw,rbind,rshared without options."""
     parts = text.split(":")
     if len(parts) not in (2, 3):
         raise settings.fail(f"invalid bind {text!r}; expected SOURCE:DESTINATION[:OPTIONS]")
@@ -327,7 +322,7 @@ def _convert_mount(mount: Mapping[str, Any], settings: Settings) -> dict[str, An
         raise settings.fail(f"the mount of type {type_!r} is missing its destination")
     converted = _mount(destination, type_, source or type_, mount.get("options"))
     for key, name in (("uidmappings", "uidMappings"), ("gidmappings", "gidMappings")):
-        _set_if(converted, name, mount.get(key))
+        _set_if(converted, name, mount.get(key) or mount.get(name))
     return converted
 
 
@@ -375,7 +370,7 @@ def _resources(resources: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _devices(settings: Settings, resources: dict[str, Any]) -> list[dict[str, Any]]:
-    """Return the devices to create; each one, and each `path: all` type, is allowed in `resources`."""
+    """Return the devices to create, and allow each of them (and each `path: all` type) in `resources`."""
     devices = []
     rules = resources.setdefault("devices", [])
     for device in settings.value("devices", []):
@@ -385,10 +380,16 @@ def _devices(settings: Settings, resources: dict[str, Any]) -> list[dict[str, An
             continue
         mode_text = str(device.get("mode", ""))
         if not mode_text or any(digit not in "01234567" for digit in mode_text):
-            raise settings.fail(f"device {device.get('path')!r} needs an octal mode such as \"0666\"")
+            raise settings.fail(f'device {device.get("path")!r} needs an octal mode such as "0666"')
         major, minor = device.get("major", 0), device.get("minor", 0)
         devices.append(
-            {"path": device.get("path", ""), "type": type_, "major": major, "minor": minor, "fileMode": int(mode_text, 8)}
+            {
+                "path": device.get("path", ""),
+                "type": type_,
+                "major": major,
+                "minor": minor,
+                "fileMode": int(mode_text, 8),
+            }
         )
         rules.append({"allow": True, "type": type_, "major": major, "minor": minor, "access": "rwm"})
     if not rules:

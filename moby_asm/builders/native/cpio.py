@@ -26,7 +26,7 @@ FILE_TYPES = {
 
 
 class NewcWriter:
-    """Writes newc cpio entries to `target`; `close` writes the trailer but leaves `target` open."""
+    """Writer of newc cpio entries to `target`. `close` writes the trailer but leaves `target` open."""
 
     def __init__(self, target: BinaryIO):
         self._target = target

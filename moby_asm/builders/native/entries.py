@@ -40,12 +40,20 @@ class FileData:
     size: int
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, order=True)
 class MemberData:
-    """Contents of the member number `ordinal` (from 0) of the registered tar stream `stream`."""
+    """Contents of a member of the registered tar stream number `stream`.
+
+    The `stored` bytes at `offset` of the uncompressed stream hold the contents, which are
+    `size` bytes long. For a sparse member, `sparse` lists the (offset, length) chunks of
+    the contents that are stored; the rest is zeros.
+    """
 
     stream: int
-    ordinal: int
+    offset: int
+    stored: int
+    size: int
+    sparse: tuple[tuple[int, int], ...] | None = None
 
 
 DataSource = BytesData | FileData | MemberData
@@ -65,9 +73,10 @@ class Entry:
 
     `path` is relative, normalised and has no trailing slash. Entries compare by identity,
     because hard links refer to the exact entry they were made from. For a hard link,
-    `link_entry` is the entry found at `linkname` when the link was read and `link_target`
-    the entry that holds the shared contents, so that the link can be written as a copy
-    when a later layer replaces or deletes its target. `seq` orders entries for writing.
+    `link_entry` is the entry found at `linkname` when the link was read, and `link_target`
+    is the entry that stores the shared contents. When a later layer replaces or deletes
+    the target, the link is written as a copy of `link_target`. `seq` orders entries for
+    writing. An `implicit` directory was created because an entry below it had no parent.
     """
 
     path: str
@@ -88,6 +97,7 @@ class Entry:
     link_entry: Entry | None = None
     link_target: Entry | None = None
     seq: int = -1
+    implicit: bool = False
 
     @property
     def is_directory(self) -> bool:
@@ -130,7 +140,7 @@ def normalise_path(name: str) -> str:
 
 
 def join_path(prefix: str, path: str) -> str:
-    """Join two normalised relative paths; either may be '' for the root."""
+    """Join two normalised relative paths, either of which may be '' for the root."""
     if not prefix:
         return path
     if not path:

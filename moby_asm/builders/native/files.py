@@ -1,10 +1,10 @@
 """The `files` section: contents, directories, symlinks, files from disk and the config itself.
 
 Facts from LinuxKit's `filesystem` (src/cmd/linuxkit/moby/build/build.go, v1.x): the mode
-is an octal string, 0600 for files and 0700 for directories by default; missing parent
-directories get the mode with the search bit added wherever a read or write bit is set,
-and the entry's owner. Unlike LinuxKit, a parent that already exists keeps its mode and
-owner, so a file in /etc does not change the mode of /etc.
+is an octal string, by default 0600 for files and 0700 for directories. Missing parent
+directories get the entry's owner and its mode with the search bit added wherever a
+read or write bit is set. Unlike LinuxKit, a parent that already exists keeps its mode
+and owner, so a file in /etc does not change the mode of /etc.
 """
 
 from __future__ import annotations
@@ -35,8 +35,10 @@ from moby_asm.builders.native.tree import FileTree
 FILES_SOURCE = "linuxkit.files"
 
 
-def add_files(tree: FileTree, files: list[Mapping[str, Any]], ids: Mapping[str, int], config: Mapping[str, Any]) -> None:
-    """Add each entry of `files` to `tree`; `config` is written by `metadata` entries."""
+def add_files(
+    tree: FileTree, files: list[Mapping[str, Any]], ids: Mapping[str, int], config: Mapping[str, Any]
+) -> None:
+    """Add each entry of `files` to `tree`. A `metadata` entry writes `config`."""
     for index, spec in enumerate(files):
         where = f"files[{index}] ({spec.get('path')})"
         origin = Origin(FILES_SOURCE, f"files[{index}]")
@@ -95,7 +97,7 @@ def _mode(spec: Mapping[str, Any], default: int, where: str) -> int:
     try:
         return int(str(text), 8)
     except ValueError:
-        raise InvalidBuildConfig(where, f"invalid mode {text!r}; expected an octal string such as \"0644\"") from None
+        raise InvalidBuildConfig(where, f'invalid mode {text!r}; expected an octal string such as "0644"') from None
 
 
 def _contents(spec: Mapping[str, Any], config: Mapping[str, Any], where: str) -> BytesData | FileData | None:

@@ -24,7 +24,7 @@ ff02::2 ip6-allrouters
 NO_RESOLV_CONF = b"\n# no resolv.conf configured\n"
 
 INIT_RESOLV_CONF = "/run/resolvconf/resolv.conf"
-"""Where an init image's /etc/resolv.conf points, because /etc is read-only at boot."""
+"""Target of an init image's /etc/resolv.conf symlink, because /etc is read-only at boot."""
 
 REQUIRED_DIRECTORIES = ("dev", "dev/pts", "dev/shm", "etc", "proc", "sys")
 
@@ -45,7 +45,7 @@ def apply_image_fixups(tree: FileTree, origin: Origin, *, resolv_conf_symlink: s
 def _ensure(tree: FileTree, path: str, origin: Origin, resolv_conf_symlink: str | None) -> None:
     existing = tree.get(path)
     if path in REQUIRED_DIRECTORIES:
-        if existing is not None and existing.is_directory:
+        if existing is not None and existing.is_directory and not existing.implicit:
             existing.mtime = FIXED_MTIME
         else:
             tree.add(directory(path, origin))

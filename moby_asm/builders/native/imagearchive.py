@@ -95,7 +95,9 @@ def _manifest(config: Blob, layer: Blob, layer_type: str) -> Blob:
 
 def _index(manifest: Blob, annotations: dict[str, str]) -> bytes:
     descriptor = {**manifest.descriptor(OCI_MANIFEST), "annotations": annotations}
-    return canonical_json({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": [descriptor]})
+    return canonical_json(
+        {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": [descriptor]}
+    )
 
 
 def write_docker_archive(target: BinaryIO, rootfs: Path, layer: WrittenTar, name: str, platform: str) -> None:

@@ -1,14 +1,14 @@
 """Flatten the layers of an image into one tree of entries, as OCI image layers stack.
 
-Only tar headers are read here; contents stay in the layer blobs and are copied when the
+Only tar headers are read here. Contents stay in the layer blobs and are copied when the
 output is written (see `tarwriter`). Nothing is written to disk, so no member can reach a
-path outside the image root: names that climb out of the root with `..` are rejected,
-absolute names are taken relative to the root, symlinks are kept as entries and never
-followed, and an entry below a symlink or a file is rejected.
+path outside the image root. Names that climb out of the root with `..` are rejected,
+and absolute names are taken relative to the root. Symlinks are kept as entries and never
+followed, so an entry below a symlink (or below a file) is rejected.
 
 Each layer's whiteouts apply to the layers below it before the layer's own entries are
 added: `.wh.NAME` deletes NAME, `.wh..wh..opq` empties its directory, and other `.wh..wh.`
-names (aufs bookkeeping) are ignored.
+names and folders at the root (aufs bookkeeping) are ignored.
 """
 
 from __future__ import annotations
@@ -28,10 +28,10 @@ OPAQUE_WHITEOUT = ".wh..wh..opq"
 AUFS_METADATA_PREFIX = ".wh..wh."
 
 MAX_SPARSE_FILE_SIZE = 1 << 30
-"""Largest size in bytes of a sparse member, whose holes the output stores as zeros.
+"""Maximum size in bytes of a sparse member, because the output stores its holes as zeros.
 
-NOTE: the limit guards against small layers that announce huge sparse files; it is a
-chosen value, not one taken from LinuxKit, which expands sparse files of any size.
+NOTE: the limit guards against small layers that announce huge sparse files. It is a
+chosen value: LinuxKit expands sparse files of any size.
 """
 
 _KINDS = {
@@ -85,18 +85,25 @@ def _read_layer(
     entries: list[tuple[Entry, str]] = []
     removals: list[_Whiteout] = []
     with iter_members(source) as members:
-        for ordinal, member, _archive in members:
+        for member in members:
             path = _member_path(source, member.name, member.name)
             if not path:
                 continue  # The root directory itself: its metadata is not kept.
             removal = _whiteout(source, member.name, path) if whiteouts else None
             if removal is not None:
                 removals.append(removal)
-            elif whiteouts and posixpath.basename(path).startswith(AUFS_METADATA_PREFIX):
-                continue
+            elif whiteouts and path.startswith(AUFS_METADATA_PREFIX):
+                continue  # aufs bookkeeping such as .wh..wh.plnk/, as Docker skips it
             else:
-                entries.append((_entry(source, member, path, MemberData(stream, ordinal), origin), member.name))
+                entries.append((_entry(source, member, path, _member_data(stream, member), origin), member.name))
     return entries, removals
+
+
+def _member_data(stream: int, member: tarfile.TarInfo) -> MemberData:
+    if member.sparse is None:
+        return MemberData(stream, member.offset_data, member.size, member.size)
+    chunks = tuple((offset, length) for offset, length in member.sparse if length)
+    return MemberData(stream, member.offset_data, sum(length for _, length in chunks), member.size, chunks)
 
 
 def _member_path(source: StreamSource, member_name: str, name: str) -> str:
@@ -123,7 +130,7 @@ def _apply_whiteout(tree: FileTree, removal: _Whiteout) -> None:
         tree.remove(removal.path)
         return
     existing = tree.get(removal.path)
-    if existing is not None and existing.is_directory:
+    if removal.path == "" or (existing is not None and existing.is_directory):
         tree.remove_children(removal.path)
 
 
@@ -181,6 +188,8 @@ def _resolve_hardlink(tree: FileTree, entry: Entry, source: StreamSource, member
         reason = f"is a hard link to {entry.linkname!r}, which no earlier member or layer contains"
         raise InvalidLayer(source.image, source.name, member_name, reason)
     if linked.is_directory:
-        raise InvalidLayer(source.image, source.name, member_name, f"is a hard link to the directory {entry.linkname!r}")
+        raise InvalidLayer(
+            source.image, source.name, member_name, f"is a hard link to the directory {entry.linkname!r}"
+        )
     entry.link_entry = linked
     entry.link_target = linked.link_target if linked.kind is Kind.HARDLINK else linked

@@ -1,10 +1,15 @@
 """Assemble the root filesystem of a LinuxKit config in LinuxKit's order.
 
-The order (from LinuxKit's `Build`, src/cmd/linuxkit/moby/build/build.go, v1.x): the
-kernel as boot/kernel with boot/cmdline and boot/ucode.cpio, and its kernel.tar unpacked
-into /; the init images into /; the volumes under containers/volumes/NAME; each onboot,
-onshutdown and service container as an OCI bundle under containers/SECTION; then the
-`files` entries. A bundle holds config.json, runtime.json and the image, in rootfs/ when
+The order comes from LinuxKit's `Build` (src/cmd/linuxkit/moby/build/build.go, v1.x):
+
+1. the kernel as boot/kernel with boot/cmdline and boot/ucode.cpio, and its kernel.tar
+   unpacked into /,
+2. the init images, unpacked into /,
+3. the volumes under containers/volumes/NAME,
+4. each onboot, onshutdown and service container as an OCI bundle under containers/SECTION,
+5. the `files` entries.
+
+A bundle contains config.json, runtime.json and the image, in rootfs/ when
 the container is read-only and otherwise in lower/ beside tmp/ and an empty rootfs/ for
 the overlay that init mounts at boot. An image used by several containers is unpacked
 once and bind-mounted into the others, as LinuxKit does.
@@ -19,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from moby_asm.builders.base import BuildJob
-from moby_asm.builders.errors import InvalidBuildConfig, MissingImageContent, UnsupportedLayer
+from moby_asm.builders.errors import InvalidBuildConfig, MissingImageContent, PathConflict, UnsupportedLayer
 from moby_asm.builders.native.bundle import make_bundle_config, rootfs_mounts, to_json
 from moby_asm.builders.native.entries import (
     BytesData,
@@ -58,7 +63,7 @@ def allocate_ids(config: Mapping[str, Any]) -> dict[str, int]:
     """Return the uid and gid of each container name, from 100 up in onboot, onshutdown, services order.
 
     LinuxKit counts every container, and a repeated name keeps the later number. A
-    container runs as uid 0 unless its `uid` names a container; the numbers also let
+    container runs as uid 0 unless its `uid` names a container. The numbers also let
     `files` entries be owned by a container.
     """
     ids: dict[str, int] = {}
@@ -71,7 +76,7 @@ def allocate_ids(config: Mapping[str, Any]) -> dict[str, int]:
 
 
 class Assembler:
-    """Builds the `RootFilesystem` of one job; `scratch` holds files extracted from images."""
+    """Builder of the `RootFilesystem` of one job. Files extracted from images go into `scratch`."""
 
     def __init__(self, job: BuildJob, scratch: Path, reporter: Reporter):
         self.job = job
@@ -118,11 +123,25 @@ class Assembler:
         return tree
 
     def _insert(self, tree: FileTree, prefix: str) -> None:
-        """Add the entries of an image's tree below `prefix`; hard links are made relative to the root."""
+        """Add the entries of an image's tree below `prefix`, with hard-link targets below `prefix` too.
+
+        An implicit directory of the image leaves an existing directory as it is, because
+        LinuxKit writes no entry for it. Where an earlier part put a symlink or file, it
+        raises PathConflict: LinuxKit's tar would write the entries below through that path.
+        """
         for entry in tree.ordered():
             entry.path = join_path(prefix, entry.path)
             if entry.kind is Kind.HARDLINK:
                 entry.linkname = join_path(prefix, entry.linkname)
+            existing = self.tree.get(entry.path)
+            if entry.implicit and existing is not None:
+                if existing.is_directory:
+                    continue
+                reason = (
+                    f"{entry.origin.location} has entries below it but {existing.origin.location} "
+                    f"made it a {existing.kind.value}"
+                )
+                raise PathConflict(entry.path, reason)
             self.tree.add(entry)
 
     def _add_folders(self, folder: str, origin: Origin) -> None:
@@ -142,13 +161,13 @@ class Assembler:
         origin = Origin(image.reference, "kernel")
         streams = StreamRegistry()
         image_tree = flatten_layers(self._layer_sources(image), streams, origin)
-        wanted = _kernel_files(kernel)
-        found = {role: _regular_member(image, image_tree, name) for role, name in wanted.items()}
+        file_names = _kernel_files(kernel)
+        found = {role: _regular_member(image, image_tree, name) for role, name in file_names.items()}
         copies = extract_members(streams, [entry.data for entry in found.values()], self.scratch)  # type: ignore[misc]
-        # LinuxKit writes the three files in the order the kernel image holds them.
+        # LinuxKit writes the three files in the order in which the kernel image stores them.
         for role, member in sorted(found.items(), key=lambda item: item[1].seq):
             copy = copies[member.data]  # type: ignore[index]
-            self._add_kernel_file(role, wanted[role], copy, member.mode, image, kernel, origin)
+            self._add_kernel_file(role, file_names[role], copy, member.mode, image, kernel, origin)
 
     def _add_kernel_file(
         self, role: str, name: str, copy: Path, mode: int, image: Any, kernel: Mapping[str, Any], origin: Origin
@@ -200,7 +219,7 @@ class Assembler:
             if source:
                 self._add_volume_image(volume, folder, origin)
             else:
-                # NOTE: LinuxKit may leave lower/ out of a volume without an image; it is harmless here.
+                # NOTE: LinuxKit may leave lower/ out of a volume without an image. An empty lower/ is harmless.
                 self.tree.add(directory(f"{folder}/lower", origin))
             self.tree.add(directory(f"{folder}/tmp", origin))
             self.tree.add(directory(f"{folder}/merged", origin))
@@ -259,7 +278,7 @@ class Assembler:
 def _kernel_files(kernel: Mapping[str, Any]) -> dict[str, str]:
     """Return the files to take from the kernel image by role: kernel, tar and ucode.
 
-    `tar` defaults to kernel.tar, and '' or 'none' leaves it out; `ucode` has no default.
+    `tar` defaults to kernel.tar, and '' or 'none' leaves it out. `ucode` has no default.
     """
     files = {"kernel": kernel.get("binary") or "kernel"}
     tar = kernel.get("tar")
@@ -272,7 +291,7 @@ def _kernel_files(kernel: Mapping[str, Any]) -> dict[str, str]:
 
 
 def _regular_member(image: Any, tree: FileTree, name: str) -> Entry:
-    """Return the regular file `name` of the kernel image; a hard link gives its target's contents."""
+    """Return the regular file `name` of the kernel image, or for a hard link an entry with its target's contents."""
     path = normalise_path(posixpath.normpath("/" + name))
     entry = tree.get(path)
     if entry is None:
@@ -281,5 +300,7 @@ def _regular_member(image: Any, tree: FileTree, name: str) -> Entry:
     if content is None or content.kind is not Kind.FILE or not isinstance(content.data, MemberData):
         raise MissingImageContent(image.reference, name, f"is a {entry.kind.value}, not a regular file")
     if content is not entry:
-        return Entry(entry.path, Kind.FILE, entry.mode, entry.origin, size=content.size, data=content.data, seq=entry.seq)
+        return Entry(
+            entry.path, Kind.FILE, entry.mode, entry.origin, size=content.size, data=content.data, seq=entry.seq
+        )
     return entry

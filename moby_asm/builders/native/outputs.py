@@ -168,7 +168,12 @@ def write_kernel_initrd(parts: InitrdParts, base: Path, results: list[BuildOutpu
 
 def write_kernel_initrd_tar(parts: InitrdParts, base: Path, results: list[BuildOutput]) -> None:
     """Write NAME-initrd.tar with kernel, initrd.img, cmdline and ucode.cpio, each when not empty."""
-    members = [("kernel", parts.kernel), ("initrd.img", parts.initrd), ("cmdline", parts.cmdline), ("ucode.cpio", parts.ucode)]
+    members = [
+        ("kernel", parts.kernel),
+        ("initrd.img", parts.initrd),
+        ("cmdline", parts.cmdline),
+        ("ucode.cpio", parts.ucode),
+    ]
     with atomic_output(base.with_name(f"{base.name}-initrd.tar"), "tar-kernel-initrd", results) as target:
         with tarfile.open(fileobj=target, mode="w", format=tarfile.PAX_FORMAT) as archive:  # type: ignore[call-overload]
             for name, content in members:

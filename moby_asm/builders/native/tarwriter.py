@@ -11,6 +11,7 @@ import hashlib
 import io
 import os
 import tarfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -71,9 +72,9 @@ class WrittenTar:
 
 
 def write_tree(tree: FileTree, registry: StreamRegistry, target: BinaryIO, scratch: Path) -> WrittenTar:
-    """Write every entry of `tree` in order to `target` as a tar stream; return its size and digest.
+    """Write every entry of `tree` in order to `target` as a tar stream and return its size and digest.
 
-    `scratch` holds copies of members that replaced hard-link targets leave behind.
+    Members that a hard link still needs after its target was replaced are copied into `scratch`.
     """
     entries = tree.ordered()
     spooled = {
@@ -93,7 +94,7 @@ def write_tree(tree: FileTree, registry: StreamRegistry, target: BinaryIO, scrat
 
 
 def _is_detached_link(tree: FileTree, entry: Entry) -> bool:
-    """Return whether `entry` is a hard link whose target path now holds other contents."""
+    """Return whether `entry` is a hard link whose target path now has other contents."""
     return entry.kind is Kind.HARDLINK and tree.get(entry.linkname) is not entry.link_entry
 
 
@@ -110,7 +111,7 @@ def _write_entry(archive: tarfile.TarFile, tree: FileTree, entry: Entry, reader:
     with _open_data(content.data, reader, content.path) as data:
         try:
             archive.addfile(info, data)
-        except OSError as error:
+        except (OSError, EOFError, zlib.error) as error:
             raise BuildError(f"cannot copy the contents of {entry.path!r} ({error})") from error
 
 

@@ -19,8 +19,8 @@ from moby_asm.builders.native.entries import Entry, Origin, directory
 class FileTree:
     """Entries by normalised relative path, in writing order (see the module docstring).
 
-    With `replace_directories` False, adding a non-directory where a directory with
-    children is raises PathConflict. Layers of one image replace directories, as OCI
+    With `replace_directories` False, adding a non-directory in place of a directory that
+    has children raises PathConflict. Layers of one image replace directories, as OCI
     layers do, but the parts of the root filesystem do not, because LinuxKit appends them
     to one tar in which a later file cannot remove a directory with contents.
     """
@@ -79,7 +79,9 @@ class FileTree:
         existing = self._entries.get(parent)
         if existing is None:
             self.ensure_parents(parent, origin)
-            self._insert(directory(parent, origin))
+            created = directory(parent, origin)
+            created.implicit = True
+            self._insert(created)
         elif not existing.is_directory:
             raise PathConflict(
                 path,

@@ -3,8 +3,8 @@
 Facts from LinuxKit (src/cmd/linuxkit/moby/config.go and build/volume.go, v1.x): a
 volume NAME lives at /containers/volumes/NAME with `lower` (the image contents), `tmp`
 and `merged` (where init mounts an overlay at boot). A bind or bind mount whose source
-does not start with '/' names a volume and is pointed at its `merged` folder; a read-only
-volume must be bound read-only.
+does not start with '/' names a volume, so its source becomes the `merged` folder. A
+read-only volume must be bound read-only.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from moby_asm.builders.errors import InvalidBuildConfig, MissingImageContent
-from moby_asm.builders.native.entries import FileData, Entry, Kind, Origin, directory, join_path, regular_file
+from moby_asm.builders.native.entries import Entry, FileData, Kind, Origin, directory, join_path, regular_file
 from moby_asm.builders.native.tree import FileTree
 
 VOLUMES_ROOT = "containers/volumes"
@@ -26,7 +26,7 @@ _NAME = re.compile(r"[a-z0-9_-]+")
 
 
 def check_volumes(volumes: list[Mapping[str, Any]]) -> dict[str, Mapping[str, Any]]:
-    """Return the volumes by name; raise InvalidBuildConfig for an invalid or repeated name."""
+    """Return the volumes by name, or raise InvalidBuildConfig for an invalid or repeated name."""
     by_name: dict[str, Mapping[str, Any]] = {}
     for index, volume in enumerate(volumes):
         name = str(volume.get("name", ""))
@@ -97,12 +97,10 @@ def _find(name: str, volumes: Mapping[str, Mapping[str, Any]], where: str) -> Ma
     return volumes[name]
 
 
-def add_oci_layout(
-    tree: FileTree, image: Any, blob_path: Callable[[str], Path], folder: str, origin: Origin
-) -> None:
+def add_oci_layout(tree: FileTree, image: Any, blob_path: Callable[[str], Path], folder: str, origin: Origin) -> None:
     """Add the image as an OCI image layout (oci-layout, index.json, blobs) in `folder`.
 
-    The blobs are copied from the content store unchanged; index.json names the image
+    The blobs are copied from the content store unchanged, and index.json names the image
     with the annotation org.opencontainers.image.ref.name.
     """
     manifest_path = blob_path(image.manifest.digest)

@@ -1,0 +1,147 @@
+"""`moby-asm build` and `moby-asm cache`: build outputs and manage the content store."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from moby_asm.cli.output import ConsoleReporter, console, escape, print_json, table
+
+CacheOption = typer.Option(None, "--cache", help="Content store folder; default: $MOBY_ASM_CACHE_DIR/store "
+                                                  "or the user cache folder.")
+
+
+def build(
+    assembly: Path = typer.Argument(Path("."), help="The assembly file, or a folder holding assembly.yml."),
+    formats: list[str] = typer.Option(None, "--format", "-f", metavar="FORMAT", help="Output format; repeat for several. "
+                                                                   "Default: the assembly's outputs."),
+    builder: str = typer.Option(None, "--builder", metavar="NAME", help="native or linuxkit, for every format."),
+    jobs: int = typer.Option(4, "--jobs", "-j", min=1, help="Images pulled in parallel."),
+    cache: Path = CacheOption,
+    output: Path = typer.Option(None, "--output", "-o", help="Output folder; default: dist/ beside the assembly."),
+    pull: bool = typer.Option(False, "--pull", help="Pull every image again even when the cache has it."),
+    offline: bool = typer.Option(False, "--offline", help="Use only images in the cache; never contact a registry."),
+    insecure: list[str] = typer.Option(None, "--insecure-registry", metavar="HOST[:PORT]",
+                                       help="Allow plain HTTP to this registry (loopback hosts always are)."),
+    mirrors: list[str] = typer.Option(None, "--mirror", metavar="REGISTRY=MIRROR",
+                                      help="Fetch images of REGISTRY from MIRROR, e.g. docker.io=127.0.0.1:5000."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Print the plan and what the cache holds; build nothing."),
+    json: bool = typer.Option(False, "--json", help="Print machine-readable JSON."),
+) -> None:
+    """Compose the assembly and build its outputs; images come from the cache or registries."""
+    from moby_asm.build import BuildOptions, build_project
+    from moby_asm.project import open_project
+
+    project = open_project(assembly)
+    options = BuildOptions(formats=list(formats or ()), builder=builder, jobs=jobs, cache=cache, output=output,
+                           pull=pull, offline=offline, insecure=set(insecure or ()), mirrors=_mirrors(mirrors or ()))
+    if dry_run:
+        _dry_run(project, options, json)
+        return
+    report = build_project(project, options, ConsoleReporter())
+    _print_report(report, json)
+
+
+def _mirrors(values: list[str]) -> dict[str, str]:
+    from moby_asm.errors import InputError
+
+    result = {}
+    for value in values:
+        registry, separator, mirror = value.partition("=")
+        if not separator or not registry or not mirror:
+            raise InputError(f"invalid --mirror {value!r}: expected REGISTRY=MIRROR, e.g. docker.io=127.0.0.1:5000")
+        result[registry] = mirror
+    return result
+
+
+def _print_report(report, json: bool) -> None:
+    rows = [{"format": o.format, "path": str(o.path), "size": o.size, "digest": o.digest} for o in report.outputs]
+    if json:
+        print_json({"outputs": rows, "pulled": report.pulled, "cached": report.cached})
+        return
+    output = table("format", "path", "size", "digest", title=f"{len(rows)} outputs in {report.output_dir}")
+    for row in rows:
+        output.add_row(row["format"], escape(row["path"]), _size(row["size"]), row["digest"][:19])
+    console().print(output)
+    console().print(f"{len(report.pulled)} images pulled, {len(report.cached)} taken from the cache")
+
+
+def _size(size: int) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if size < 1024 or unit == "GiB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return str(size)
+
+
+def _dry_run(project, options, json: bool) -> None:
+    from moby_asm.build.runner import image_references
+    from moby_asm.compose import compose
+    from moby_asm.project import lock_project
+    from moby_asm.store import ContentStore
+
+    composition = compose(project, lock_project(project, reporter=ConsoleReporter()))
+    store = ContentStore.open(options.cache)
+    platform = project.assembly.platforms[0]
+    cached = {reference: _in_store(store, reference, platform) for reference in image_references(composition.config)}
+    steps = composition.plan["steps"]
+    if json:
+        print_json({"steps": steps, "images": cached})
+        return
+    output = table("step", "kind", "key", title=f"plan: {len(steps)} steps")
+    for step in steps:
+        output.add_row(escape(step["id"]), step["kind"], step["key"][:19])
+    console().print(output)
+    for reference, present in cached.items():
+        console().print(f"{'cached ' if present else 'to pull'}  {escape(reference)}")
+
+
+def _in_store(store, reference: str, platform: str) -> bool:
+    from moby_asm.store.errors import StoreError
+
+    try:
+        store.image(reference, platform)
+    except StoreError:
+        return False
+    return True
+
+
+cache_app = typer.Typer(help="Inspect and trim the content store of pulled images.", no_args_is_help=True)
+
+
+@cache_app.command("ls")
+def cache_list(cache: Path = CacheOption, json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+    """List the images in the content store and its size on disk."""
+    from moby_asm.store import ContentStore
+
+    store = ContentStore.open(cache)
+    images = [{"reference": reference, "digest": descriptor.digest} for reference, descriptor in store.iter_images()]
+    usage = store.disk_usage()
+    if json:
+        print_json({"root": str(store.root), "images": images, "usage": vars(usage)})
+        return
+    output = table("reference", "digest", title=f"{len(images)} images in {store.root}")
+    for image in images:
+        output.add_row(escape(image["reference"]), image["digest"][:19])
+    console().print(output)
+    console().print(f"{usage.blobs} blobs, {_size(usage.total_bytes)}; prune would free {_size(usage.reclaimable_bytes)}")
+
+
+@cache_app.command("prune")
+def cache_prune(cache: Path = CacheOption,
+                keep: list[str] = typer.Option(None, "--keep", metavar="REFERENCE",
+                                               help="Keep only these images (repeat) and remove the others."),
+                remove_all: bool = typer.Option(False, "--all", help="Remove every image."),
+                json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+    """Remove blobs that no image needs; with --keep or --all, remove images too."""
+    from moby_asm.store import ContentStore
+
+    store = ContentStore.open(cache)
+    kept = set() if remove_all else (set(keep) if keep else None)
+    result = store.prune(kept)
+    if json:
+        print_json(vars(result))
+    else:
+        console().print(f"removed {len(result.removed_references)} images and {result.removed_blobs} blobs, "
+                        f"freed {_size(result.freed_bytes)}")
