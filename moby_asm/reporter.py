@@ -16,6 +16,9 @@ class Reporter(Protocol):
     def warning(self, message: str) -> None:
         """Report something the user should know that does not stop the work."""
 
+    def progress(self, task: str, done: int, total: int) -> None:
+        """Report `done` of `total` bytes of a transfer named `task`, such as a blob being pulled."""
+
 
 class SilentReporter:
     """A reporter that drops everything."""
@@ -24,4 +27,7 @@ class SilentReporter:
         pass
 
     def warning(self, message: str) -> None:
+        pass
+
+    def progress(self, task: str, done: int, total: int) -> None:
         pass

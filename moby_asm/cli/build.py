@@ -39,7 +39,11 @@ def build(
     if dry_run:
         _dry_run(project, options, json)
         return
-    report = build_project(project, options, ConsoleReporter())
+    reporter = ConsoleReporter()
+    try:
+        report = build_project(project, options, reporter)
+    finally:
+        reporter.close()
     _print_report(report, json)
 
 

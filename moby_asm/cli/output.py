@@ -57,7 +57,28 @@ def escape(text: str) -> str:
 
 
 class ConsoleReporter:
-    """Shows library progress on standard error: steps only on a terminal, warnings always."""
+    """Shows library progress on standard error: steps and transfers only on a terminal, warnings always."""
+
+    def __init__(self) -> None:
+        self._bars = None
+        self._tasks: dict[str, int] = {}
+
+    def progress(self, task: str, done: int, total: int) -> None:
+        if not error_console().is_terminal:
+            return
+        if self._bars is None:
+            from rich.progress import DownloadColumn, Progress, TextColumn, TransferSpeedColumn
+
+            self._bars = Progress(TextColumn("{task.description}"), DownloadColumn(), TransferSpeedColumn(),
+                                  console=error_console(), transient=True)
+            self._bars.start()
+        if task not in self._tasks:
+            self._tasks[task] = self._bars.add_task(escape(task), total=total or None)
+        self._bars.update(self._tasks[task], completed=done)
+
+    def close(self) -> None:
+        if self._bars is not None:
+            self._bars.stop()
 
     def step(self, message: str) -> None:
         if error_console().is_terminal:

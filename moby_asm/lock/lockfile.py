@@ -10,7 +10,7 @@ order of every stage, and the SHA-256 of every input file with one checksum over
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -72,7 +72,11 @@ def read_lock(path: Path) -> dict[str, Any] | None:
     """Return the lock's data, or None when there is no lock file."""
     if not path.exists():
         return None
-    document = load_document(path)
+    try:
+        document = load_document(path)
+    except InvalidDocuments as error:
+        hint = "; the lock is written by moby-asm, so delete it and run 'moby-asm lock' to write it again"
+        raise InvalidDocuments([replace(d, message=d.message + hint) for d in error.diagnostics]) from None
     data = document.data
     if not isinstance(data, dict) or data.get("lockVersion") != LOCK_VERSION:
         raise InvalidDocuments([document.diagnostic(("lockVersion",), f"unsupported lock format; expected "
