@@ -7,11 +7,16 @@ from pathlib import Path
 
 from moby_asm.assembly.model import ASSEMBLY_FILE, Assembly, load_assembly
 from moby_asm.catalog.loading import Catalog, default_sources, load_catalog
+from moby_asm.errors import InputError
 from moby_asm.lock.lockfile import LOCK_FILE, locked_versions, read_lock, render_lock
 from moby_asm.reporter import Reporter, SilentReporter
 from moby_asm.resolve.order import boot_order
 from moby_asm.resolve.positions import locate
 from moby_asm.resolve.resolution import Resolution, resolve
+
+
+class AssemblyNotFound(InputError):
+    """The path given for an assembly names no assembly file."""
 
 
 @dataclass
@@ -34,7 +39,11 @@ class Project:
 
 def open_project(path: Path) -> Project:
     """Load the assembly at `path` (a file, or a folder holding assembly.yml) with its catalog and lock."""
+    if not path.exists():
+        raise AssemblyNotFound(f"{path} does not exist; give an assembly file or a folder holding {ASSEMBLY_FILE}")
     assembly_path = path / ASSEMBLY_FILE if path.is_dir() else path
+    if not assembly_path.exists():
+        raise AssemblyNotFound(f"{path} holds no {ASSEMBLY_FILE}; create one (see docs/assemblies.md) or give its path")
     assembly, _ = load_assembly(assembly_path)
     catalog = load_catalog(default_sources(assembly_path.parent))
     lock = read_lock(assembly_path.parent / LOCK_FILE)

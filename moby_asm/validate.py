@@ -41,8 +41,27 @@ def validate_paths(paths: Iterable[Path]) -> ValidationReport:
             continue
         for file in files:
             _check_file(file, report, explicit)
+    report.diagnostics.extend(_duplicate_components(report))
     report.diagnostics.sort()
     return report
+
+
+def _duplicate_components(report: ValidationReport) -> list[Diagnostic]:
+    """Report two descriptors that define one component name in the same catalog folder."""
+    from moby_asm.catalog.loading import expected_name
+
+    seen: dict[tuple[Path, str], Path] = {}
+    found = []
+    for path, kind in sorted(report.checked.items()):
+        if kind != "component":
+            continue
+        folder = path.parent.parent if path.stem == "component" else path.parent
+        key = (folder, expected_name(path))
+        if key in seen:
+            found.append(Diagnostic(path, 1, 1, f"component {key[1]!r} is also defined in {seen[key]}; "
+                                                "keep one of the two files"))
+        seen.setdefault(key, path)
+    return found
 
 
 def iter_project_files(path: Path) -> Iterator[Path]:

@@ -42,6 +42,19 @@ def snapshot(folder: Path) -> dict[str, tuple[bytes, int] | None]:
     return state
 
 
+@pytest.fixture(scope="session", autouse=True)
+def private_cache(tmp_path_factory):
+    """Keep every test's catalog index and content store out of the user's cache folder."""
+    cache = tmp_path_factory.mktemp("user-cache")
+    previous = os.environ.get("MOBY_ASM_CACHE_DIR")
+    os.environ["MOBY_ASM_CACHE_DIR"] = str(cache)
+    yield cache
+    if previous is None:
+        os.environ.pop("MOBY_ASM_CACHE_DIR", None)
+    else:
+        os.environ["MOBY_ASM_CACHE_DIR"] = previous
+
+
 @pytest.fixture(scope="session")
 def cli(tmp_path_factory) -> Callable[..., subprocess.CompletedProcess]:
     """Return `run_cli` with the catalog index cache in a temporary folder, not the user's cache."""

@@ -341,7 +341,7 @@ def test_search_text_output(cli, project):
 
     assert result.returncode == 0, result.stderr
     assert "fixture-only-b" in output_line(result.stdout, "fixture-only-b")
-    assert "components matching 'path b'" in result.stdout
+    assert "1 component matching 'path b'" in result.stdout
 
 
 def test_search_without_match(cli, project):

@@ -130,8 +130,10 @@ def load_catalog(sources: Iterable[CatalogSource]) -> Catalog:
     diagnostics: list[Diagnostic] = []
     for source in catalog.sources:
         if not source.path.is_dir():
-            diagnostics.append(Diagnostic(source.path, 1, 1, f"catalog folder {str(source.path)!r} does not exist; "
-                                                               f"create it or remove it from {CATALOG_PATH_VARIABLE}"))
+            problem = "is not a folder" if source.path.exists() else "does not exist"
+            where = {"config": f"the 'catalogs' list of {config_file()}"}.get(source.label, CATALOG_PATH_VARIABLE)
+            diagnostics.append(Diagnostic(source.path, 1, 1, f"catalog folder {str(source.path)!r} {problem}; "
+                                                               f"create it or remove it from {where}"))
             continue
         for entry in load_folder(source, diagnostics):
             catalog.add(entry)

@@ -68,7 +68,8 @@ def search_components(text: str = typer.Argument(..., help="Text to look for in 
     if json:
         print_json(rows)
     elif rows:
-        _print_summaries(rows, f"{len(rows)} components matching {text!r}")
+        noun = "component" if len(rows) == 1 else "components"
+        _print_summaries(rows, f"{len(rows)} {noun} matching {text!r}")
     else:
         console().print(f"No component matches {text!r}.", markup=False)
 

@@ -93,14 +93,16 @@ def why(name: str = typer.Argument(..., help="A selected component."), assembly:
         raise ComponentNotFound(name, f"{name!r} is not part of the selection of assembly {project.assembly.name!r}; "
                                       "run 'moby-asm tree' to see what is selected")
     paths = list(iter_paths(resolution, name))
-    rows = [[{"from": ROOT_LABEL if e.parent == ROOT else e.parent, "to": e.child, "requirement": e.text}
-             for e in path] for path in paths]
+    rows = [[{"from": ROOT_LABEL if e.parent == ROOT else e.parent, "to": e.child, "requirement": e.text,
+              "optional": e.kind == "optional"} for e in path] for path in paths]
     if json:
         print_json({"component": name, "version": resolution.selected[name][1].version, "paths": rows})
         return
     console().print(f"{name} {resolution.selected[name][1].version} is selected because:", markup=False)
     for path in rows:
-        console().print("  " + " -> ".join([path[0]["from"]] + [f"{step['to']} ({step['requirement']})" for step in path]),
+        steps = [f"{step['to']} (requires {step['requirement']}{', optional' if step['optional'] else ''})"
+                 for step in path]
+        console().print("  " + " -> ".join([path[0]["from"]] + steps),
                         markup=False, soft_wrap=True)
 
 

@@ -108,7 +108,7 @@ def _message(item: dict[str, Any], model: type[BaseModel] | None, raw: str | Non
     if kind == "id_type":
         return f"expected a number or a name, got {_describe(value, raw)}"
     if kind in _TYPE_NAMES:
-        return f"expected {_TYPE_NAMES[kind]}, got {_describe(value, raw)}" + _quote_hint(kind, value, raw)
+        return f"expected {_TYPE_NAMES[kind]}, got {_describe(value, raw)}" + _quote_hint(kind, value, raw, key)
     if kind in ("value_error", "assertion_error"):
         return str(item["ctx"]["error"])
     return f"invalid value {value!r}: {item['msg']}"
@@ -143,7 +143,9 @@ def _python_kind(value: Any) -> str:
     return type(value).__name__
 
 
-def _quote_hint(kind: str, value: Any, raw: str | None) -> str:
+def _quote_hint(kind: str, value: Any, raw: str | None, key: Any = None) -> str:
+    if kind == "string_type" and key == "version" and isinstance(value, (int, float)):
+        return "; write a full semantic version such as \"1.0.0\""
     if kind == "string_type" and raw is not None and not isinstance(value, (str, list, dict)) and value is not None:
         return f"; quote it as \"{raw}\" to keep it a string"
     return ""

@@ -62,9 +62,10 @@ def test_why_lists_direct_and_indirect_paths(outputs, selected):
     lines = succeeded(outputs, "why").splitlines()
 
     assert lines[0] == f"runc {selected['runc']} is selected because:"
-    assert "  assembly -> runc (runc)" in lines
-    assert "  assembly -> containerd (containerd) -> runc (oci-runtime ^1.0.0)" in lines
-    assert "  assembly -> docker (docker ^27) -> containerd (containerd) -> runc (oci-runtime ^1.0.0)" in lines
+    assert "  assembly -> runc (requires runc)" in lines
+    assert "  assembly -> containerd (requires containerd) -> runc (requires oci-runtime ^1.0.0)" in lines
+    assert ("  assembly -> docker (requires docker ^27) -> containerd (requires containerd) "
+            "-> runc (requires oci-runtime ^1.0.0)") in lines
 
 
 def test_why_json_paths_are_chains(outputs, selected):
