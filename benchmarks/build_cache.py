@@ -58,7 +58,7 @@ KERNEL_VERSION = "6.6.1"
 ASSEMBLY_NAME = "bench"
 BUILD_TIMEOUT_SECONDS = 600
 # One line of the registry's access log (Apache combined format), e.g.
-# 127.0.0.1 - - [04/Dec/2026:21:38:31 +0000] "GET /v2/t/bb/manifests/1 HTTP/1.1" 200 527 "" "moby-asm/0.1"
+# 127.0.0.1 - - [04/Dec/2026:21:38:31 +0000] "GET /v2/bench/app/manifests/1 HTTP/1.1" 200 527 "" "moby-asm"
 ACCESS_LINE = re.compile(r'^\S+ \S+ \S+ \[[^]]*] "(?P<method>[A-Z]+) (?P<uri>\S+) HTTP/[0-9.]+" (?P<status>\d{3}) ')
 MARKER_WAIT_SECONDS = 10
 
@@ -100,7 +100,7 @@ class Component:
 
 
 def text_pool(rng: random.Random, size: int = 256 * 1024) -> bytes:
-    """Return text resembling configuration files; slices of it compress about as well as real ones."""
+    """Return text resembling configuration files. Slices of it compress about as well as real ones."""
     words = ["enable", "path", "timeout", "user", "listen", "level", "retries", "name", "mode", "size"]
     lines = []
     while sum(map(len, lines)) < size:
@@ -149,7 +149,7 @@ def make_image(registry_url: str, repo: str, content: Content, seed: int) -> str
 
 
 def modules_tar(modules: int, rng: random.Random) -> bytes:
-    """Return a tar of `modules` files of 1 to 16 KB under lib/modules/VERSION, as a kernel.tar holds."""
+    """Return a tar of `modules` files of 1 to 16 KB under lib/modules/VERSION, laid out as in a kernel.tar."""
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w") as archive:
         for number in range(modules):
@@ -290,7 +290,7 @@ def format_requests(requests: Counter) -> str:
 def parse_arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=5,
-                        help="rounds of one cold and one warm build; medians are printed")
+                        help="rounds of one cold and one warm build (medians are printed)")
     parser.add_argument("--data-mb", type=int, default=8,
                         help="MB of random data in the image of the 'app' service (in two files)")
     parser.add_argument("--formats", default="tar", help="comma-separated output formats of the assembly")

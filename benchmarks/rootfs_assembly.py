@@ -66,7 +66,7 @@ COMMAND_TIMEOUT_SECONDS = 300
 
 def parse_arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--rounds", type=int, default=5, help="rounds of measurements; medians are printed")
+    parser.add_argument("--rounds", type=int, default=5, help="rounds of measurements (medians are printed)")
     parser.add_argument("--small-files", type=int, default=5500,
                         help="small text files (200 B to 4 KB) over the three larger images")
     parser.add_argument("--data-mb", type=int, default=36,

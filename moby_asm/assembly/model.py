@@ -7,10 +7,9 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator
 
-from moby_asm.catalog.model import PLATFORM_PATTERN, FileEntry, Requirement, Volume, check_name
+from moby_asm.catalog.model import FileEntry, Platform, Requirement, SemanticVersion, Volume, check_name
 from moby_asm.catalog.runtime import ContainerConfig
 from moby_asm.documents import Document, StrictModel, load_document, validate_document
-from moby_asm.versions import InvalidVersion, Version
 
 ASSEMBLY_FILE = "assembly.yml"
 DEFAULT_PLATFORM = "linux/amd64"
@@ -46,9 +45,9 @@ class Assembly(StrictModel):
     """A platform to compose: the components it requires and how to build it."""
 
     name: str
-    version: str = "0.1.0"
+    version: SemanticVersion = "0.1.0"
     description: str = ""
-    platforms: list[str] = Field(default_factory=lambda: [DEFAULT_PLATFORM], min_length=1)
+    platforms: list[Platform] = Field(default_factory=lambda: [DEFAULT_PLATFORM], min_length=1)
     requires: list[Requirement] = Field(min_length=1)
     prefer: dict[str, str] = Field(default_factory=dict)
     parameters: dict[str, dict[str, Any]] = Field(default_factory=dict)
@@ -61,23 +60,6 @@ class Assembly(StrictModel):
     builder: BuilderPreferences = Field(default_factory=BuilderPreferences)
 
     _name = field_validator("name")(check_name)
-
-    @field_validator("version")
-    @classmethod
-    def _version(cls, value: str) -> str:
-        try:
-            Version.parse(value)
-        except InvalidVersion as error:
-            raise ValueError(str(error)) from None
-        return value
-
-    @field_validator("platforms")
-    @classmethod
-    def _platforms(cls, values: list[str]) -> list[str]:
-        for value in values:
-            if not PLATFORM_PATTERN.match(value):
-                raise ValueError(f"invalid platform {value!r}: expected OS/ARCH such as linux/amd64 or linux/arm64")
-        return values
 
     @field_validator("parameters", "config")
     @classmethod

@@ -49,7 +49,16 @@ def check_parameter_name(value: str) -> str:
     return value
 
 
+def check_version(value: str) -> str:
+    try:
+        Version.parse(value)
+    except InvalidVersion as error:
+        raise ValueError(str(error)) from None
+    return value
+
+
 Platform = Annotated[str, AfterValidator(check_platform)]
+SemanticVersion = Annotated[str, AfterValidator(check_version)]
 ComponentName = Annotated[str, AfterValidator(check_name)]
 ParameterName = Annotated[str, AfterValidator(check_parameter_name)]
 
@@ -277,7 +286,7 @@ class KernelSettings(StrictModel):
 class ComponentVersion(StrictModel):
     """One released version of a component."""
 
-    version: str
+    version: SemanticVersion
     stage: Stage
     source: Source | None = None
     requires: list[Requirement] = Field(default_factory=list)
@@ -291,15 +300,6 @@ class ComponentVersion(StrictModel):
     files: list[FileEntry] = Field(default_factory=list)
     volumes: list[Volume] = Field(default_factory=list)
     platforms: list[Platform] = Field(default_factory=list)
-
-    @field_validator("version")
-    @classmethod
-    def _version(cls, value: str) -> str:
-        try:
-            Version.parse(value)
-        except InvalidVersion as error:
-            raise ValueError(str(error)) from None
-        return value
 
     @field_validator("after", "before")
     @classmethod
