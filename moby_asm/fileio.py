@@ -101,10 +101,18 @@ def replace_folder(staging: Path, target: Path) -> None:
     shutil.rmtree(retired, ignore_errors=True)
 
 
+STALE_AFTER_SECONDS = 3600
+"""Age after which a staging folder counts as left behind; younger ones may belong to a running process."""
+
+
 def remove_stale_staging(parent: Path, name: str) -> None:
-    """Remove staging folders that an interrupted run left beside `parent / name`."""
+    """Remove staging folders that an interrupted run left beside `parent / name` over an hour ago."""
+    import time
+
+    cutoff = time.time() - STALE_AFTER_SECONDS
     try:
-        leftovers = [p for p in parent.iterdir() if p.name.startswith(f".{name}.") and p.is_dir()]
+        leftovers = [p for p in parent.iterdir()
+                     if p.name.startswith(f".{name}.") and p.is_dir() and p.stat().st_mtime < cutoff]
     except OSError:
         return
     for leftover in leftovers:

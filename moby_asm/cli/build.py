@@ -141,11 +141,30 @@ def cache_prune(cache: Path = CacheOption,
     """Remove blobs that no image needs; with --keep or --all, remove images too."""
     from moby_asm.store import ContentStore
 
+    from moby_asm.errors import InputError
+    from moby_asm.registry.reference import parse_reference
+
+    if remove_all and keep:
+        raise InputError("--all and --keep contradict each other; give one of them")
     store = ContentStore.open(cache)
-    kept = set() if remove_all else (set(keep) if keep else None)
+    kept = set() if remove_all else (_stored_references(store, keep, parse_reference) if keep else None)
     result = store.prune(kept)
     if json:
         print_json(vars(result))
     else:
         console().print(f"removed {len(result.removed_references)} images and {result.removed_blobs} blobs, "
                         f"freed {_size(result.freed_bytes)}")
+
+
+def _stored_references(store, wanted: list[str], parse_reference) -> set[str]:
+    """Map each --keep reference to the stored one, short names included; reject one that matches none."""
+    from moby_asm.errors import InputError
+
+    stored = {str(parse_reference(reference)): reference for reference, _ in store.iter_images()}
+    kept = set()
+    for reference in wanted:
+        match = stored.get(str(parse_reference(reference)))
+        if match is None:
+            raise InputError(f"--keep {reference}: no such image in the cache; run 'moby-asm cache ls' to see them")
+        kept.add(match)
+    return kept

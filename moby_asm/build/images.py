@@ -1,0 +1,96 @@
+"""Fetch the images of a build into the content store, from the cache when it already has them."""
+
+from __future__ import annotations
+
+import threading
+
+from moby_asm.build.runner import BuildOptions
+from moby_asm.errors import MobyAsmError
+from moby_asm.reporter import Reporter
+
+
+class ImageNotCached(MobyAsmError):
+    """An offline build needs an image that the content store does not hold."""
+
+    def __init__(self, reference: str):
+        self.reference = reference
+        super().__init__(f"image {reference} is not in the cache and --offline forbids pulling it; "
+                         "build once without --offline to fetch it")
+
+
+class CorruptCache(MobyAsmError):
+    """A cached blob no longer matches its digest and an offline build cannot fetch it again."""
+
+    def __init__(self, reference: str, detail: str):
+        self.reference = reference
+        super().__init__(f"the cached copy of {reference} is damaged ({detail}); the damaged blob was removed, "
+                         "so build once without --offline to fetch it again")
+
+
+class ImageFetcher:
+    """Returns each image from the store when tagged there, else pulls it; records which was which."""
+
+    def __init__(self, options: BuildOptions, platform: str, reporter: Reporter):
+        from moby_asm.registry import RegistryClient
+        from moby_asm.store import ContentStore
+
+        self.options = options
+        self.platform = platform
+        self.reporter = reporter
+        self.store = ContentStore.open(options.cache)
+        self._make_client = lambda: RegistryClient(insecure=options.insecure, mirrors=options.mirrors)
+        self._local = threading.local()
+        self.pulled: list[str] = []
+        self.cached: list[str] = []
+        self._lock = threading.Lock()
+
+    def fetch(self, reference: str):
+        if not self.options.pull:
+            image = self._cached(reference)
+            if image is not None:
+                self._record(self.cached, reference)
+                return image
+        if self.options.offline:
+            raise ImageNotCached(reference)
+        self.reporter.step(f"pulling {reference}")
+        name = reference.rsplit("/", 1)[-1]
+
+        def progress(digest: str, done: int, total: int) -> None:
+            self.reporter.progress(f"{name} {digest.removeprefix('sha256:')[:12]}", done, total)
+
+        image = self._client().pull(reference, self.platform, self.store, progress)
+        self._record(self.pulled, reference)
+        return image
+
+    def _cached(self, reference: str):
+        """Return the stored image after hashing its blobs again, or None to pull it.
+
+        A blob changed on disk is removed by the check, so the pull that follows fetches it
+        again; an offline build reports it instead.
+        """
+        from moby_asm.store.errors import DigestMismatch, StoreError
+
+        try:
+            image = self.store.image(reference, self.platform)
+        except StoreError:
+            return None
+        try:
+            for descriptor in [image.manifest, *image.layers]:
+                self.store.verify_blob(descriptor.digest)
+        except DigestMismatch as error:
+            if self.options.offline:
+                raise CorruptCache(reference, str(error)) from error
+            self.reporter.warning(f"{reference}: a cached blob was damaged and is fetched again ({error})")
+            return None
+        return image
+
+    def _client(self):
+        # A registry client keeps one HTTP session, which threads must not share.
+        client = getattr(self._local, "client", None)
+        if client is None:
+            client = self._local.client = self._make_client()
+        return client
+
+    def _record(self, bucket: list[str], reference: str) -> None:
+        with self._lock:
+            bucket.append(reference)
