@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 
 from moby_asm.build.runner import BuildOptions
 from moby_asm.errors import MobyAsmError
+from moby_asm.fileio import WriteFailed
 from moby_asm.reporter import Reporter
 
 
@@ -37,7 +39,10 @@ class ImageFetcher:
         self.options = options
         self.platform = platform
         self.reporter = reporter
-        self.store = ContentStore.open(options.cache)
+        try:
+            self.store = ContentStore.open(options.cache)
+        except OSError as error:
+            raise WriteFailed(Path(error.filename or options.cache or "."), error.strerror or str(error)) from error
         self._make_client = lambda: RegistryClient(insecure=options.insecure, mirrors=options.mirrors)
         self._local = threading.local()
         self.pulled: list[str] = []

@@ -83,10 +83,9 @@ def _dry_run(project, options, json: bool) -> None:
     from moby_asm.build.runner import image_references
     from moby_asm.compose import compose
     from moby_asm.project import lock_project
-    from moby_asm.store import ContentStore
 
     composition = compose(project, lock_project(project, reporter=ConsoleReporter()))
-    store = ContentStore.open(options.cache)
+    store = _open_store(options.cache)
     platform = project.assembly.platforms[0]
     cached = {reference: _in_store(store, reference, platform) for reference in image_references(composition.config)}
     steps = composition.plan["steps"]
@@ -117,9 +116,8 @@ cache_app = typer.Typer(help="Inspect and trim the content store of pulled image
 @cache_app.command("ls")
 def cache_list(cache: Path = CacheOption, json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
     """List the images in the content store and its size on disk."""
-    from moby_asm.store import ContentStore
 
-    store = ContentStore.open(cache)
+    store = _open_store(cache)
     images = [{"reference": reference, "digest": descriptor.digest} for reference, descriptor in store.iter_images()]
     usage = store.disk_usage()
     if json:
@@ -139,14 +137,13 @@ def cache_prune(cache: Path = CacheOption,
                 remove_all: bool = typer.Option(False, "--all", help="Remove every image."),
                 json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
     """Remove blobs that no image needs; with --keep or --all, remove images too."""
-    from moby_asm.store import ContentStore
 
     from moby_asm.errors import InputError
     from moby_asm.registry.reference import parse_reference
 
     if remove_all and keep:
         raise InputError("--all and --keep contradict each other; give one of them")
-    store = ContentStore.open(cache)
+    store = _open_store(cache)
     kept = set() if remove_all else (_stored_references(store, keep, parse_reference) if keep else None)
     result = store.prune(kept)
     if json:
@@ -168,3 +165,14 @@ def _stored_references(store, wanted: list[str], parse_reference) -> set[str]:
             raise InputError(f"--keep {reference}: no such image in the cache; run 'moby-asm cache ls' to see them")
         kept.add(match)
     return kept
+
+
+def _open_store(cache: Path | None):
+    """Open the content store; a folder that cannot be made or written is an error that names it."""
+    from moby_asm.fileio import WriteFailed
+    from moby_asm.store import ContentStore
+
+    try:
+        return ContentStore.open(cache)
+    except OSError as error:
+        raise WriteFailed(Path(error.filename or cache or "."), error.strerror or str(error)) from error
