@@ -1,10 +1,10 @@
 """Seeded generators of the resolver benchmark's problems.
 
-The synthetic catalog plants a solution: every component has a planted release (its
-newest one for nine components in ten), and a planted release requires ranges that
-contain the planted releases of its targets, so the assembly requirements, which also
-contain planted releases, are always satisfiable. Releases newer than the planted one
-require old releases of their targets, so resolvers that pick them run into conflicts
+The synthetic catalog plants a solution. Every component has a planted release, its
+newest one for nine components in ten. A planted release requires ranges that contain
+the planted releases of its targets, and the assembly requirements contain planted
+releases too, so every assembly is satisfiable. Releases newer than the planted one
+require old releases of their targets, so resolvers that pick them may run into conflicts
 deep in the graph. Older releases require target releases of about the same age.
 
 The hard cases and the singletons are built so that the newest releases conflict and
@@ -33,7 +33,7 @@ WINDOW = 200
 
 @dataclass
 class SyntheticCatalog:
-    """A generated catalog with what the generator knows about its planted solution."""
+    """A generated catalog with the histories and planted releases it was built from."""
 
     catalog: Catalog
     names: list[str]
@@ -60,8 +60,8 @@ def synthetic_catalog(count: int, versions: tuple[int, int], seed: int,
     for index, name in enumerate(names):
         releases = []
         for position, version in enumerate(histories[index]):
-            requires = [(names[t], _dependency_range(rng, histories, planted, index, t, position))
-                        for t in targets[index]]
+            requires = [(names[target], _dependency_range(rng, histories, planted, index, target, position))
+                        for target in targets[index]]
             requires += [requirement(position) for requirement in capability_requires.get(index, ())]
             provided = tuple((capability, aligned[position])
                              for capability, aligned in provides.get(index, ()))
@@ -111,15 +111,15 @@ def _targets(rng: random.Random, index: int, core_start: int, count: int) -> lis
     targets: set[int] = set()
     if index < core_start:
         nearby = range(index + 1, min(core_start, index + 1 + WINDOW))
-        wanted = rng.choices((0, 1, 2, 3), weights=(45, 30, 15, 10))[0]
-        targets.update(rng.sample(nearby, min(wanted, len(nearby))))
+        dependency_count = rng.choices((0, 1, 2, 3), weights=(45, 30, 15, 10))[0]
+        targets.update(rng.sample(nearby, min(dependency_count, len(nearby))))
         core = range(core_start, count)
-        wanted = rng.choices((0, 1, 2), weights=(50, 35, 15))[0]
-        targets.update(rng.sample(core, min(wanted, len(core))))
+        dependency_count = rng.choices((0, 1, 2), weights=(50, 35, 15))[0]
+        targets.update(rng.sample(core, min(dependency_count, len(core))))
     else:
         later = range(index + 1, count)
-        wanted = rng.choices((0, 1), weights=(60, 40))[0]
-        targets.update(rng.sample(later, min(wanted, len(later))))
+        dependency_count = rng.choices((0, 1), weights=(60, 40))[0]
+        targets.update(rng.sample(later, min(dependency_count, len(later))))
     return sorted(targets)
 
 
