@@ -4,8 +4,9 @@ Usage: python benchmarks/resolver.py [--quick] [--case NAME ...] [--profile]
 
 Each case is one solvable problem: an assembly over a seeded synthetic catalog (small,
 medium and large), a large assembly over a catalog whose newest releases are all
-consistent, two hard cases whose newest releases conflict, and the singletons shape. moby-asm runs `resolve`, and resolvelib runs in this process with a provider
-over the same data. uv runs `uv pip compile` on the problem written as local wheels,
+consistent, two hard cases whose newest releases conflict, and the singletons shape.
+moby-asm runs `resolve`, and resolvelib runs in this process with a provider over the
+same data. uv runs `uv pip compile` on the problem written as local wheels,
 so its wall time includes starting the process. Every selection is checked against
 all constraints. The script prints the machine, the command and a Markdown table of
 median wall times with the ratios moby-asm / peer.
@@ -217,14 +218,16 @@ def details_table(rows: list[tuple[Case, Problem, dict[str, Measurement]]]) -> l
 
 
 def profile_moby(problem: Problem, runners: Runners, limit: int) -> None:
-    """Print the functions with the most own time in one moby-asm run of the problem."""
+    """Print the functions with the most cumulative and own time in one moby-asm run."""
     run = runners.run("moby-asm", problem)
     run()
-    # CPU time, not wall time, so that other load on the machine does not skew the shares.
+    # CPU time, not wall time, so that other processes on the machine skew the shares less.
     profiler = cProfile.Profile(time.process_time)
     profiler.runcall(run)
-    print(f"\ncProfile of moby-asm on {problem.name}, CPU time, sorted by own time:")
-    pstats.Stats(profiler, stream=sys.stdout).sort_stats("tottime").print_stats(limit)
+    statistics_table = pstats.Stats(profiler, stream=sys.stdout)
+    for order in ("cumulative", "tottime"):
+        print(f"\ncProfile of moby-asm on {problem.name}, CPU time, sorted by {order}:")
+        statistics_table.sort_stats(order).print_stats(limit)
 
 
 def parse_arguments(argv: list[str]) -> argparse.Namespace:
@@ -250,7 +253,6 @@ def main(argv: list[str]) -> int:
     arguments = parse_arguments(argv)
     if arguments.timeout is None:
         arguments.timeout = 20.0 if arguments.quick else 120.0
-    print("\n".join(machine_lines([sys.argv[0], *argv])), flush=True)
     cases = build_cases(QUICK if arguments.quick else FULL, arguments.seed)
     if arguments.case:
         unknown = set(arguments.case) - {case.name for case in cases}
@@ -259,6 +261,7 @@ def main(argv: list[str]) -> int:
             print(f"unknown case {', '.join(sorted(unknown))}; choose from {names}", file=sys.stderr)
             return 2
         cases = [case for case in cases if case.name in arguments.case]
+    print("\n".join(machine_lines([sys.argv[0], *argv])), flush=True)
     tools = arguments.tool or list(TOOLS)
     runners = Runners()
     rows = []

@@ -75,13 +75,15 @@ class CatalogProvider(AbstractProvider):
 
     def _make_candidates(self, name: str) -> list[PeerCandidate]:
         provisions = self.catalog.provisions.get(name)
-        if provisions is not None:
-            result = [PeerCandidate(name, Version.parse(p.capability_version),
-                                    ((p.component, f"={p.component_version}"),), p) for p in provisions]
-        else:
+        if provisions is None:
             releases = self.catalog.components.get(name, ())
             result = [PeerCandidate(name, Version.parse(r.version), r.requires) for r in releases]
-        return sorted(result, key=lambda candidate: candidate.version, reverse=True)
+            return sorted(result, key=lambda candidate: candidate.version, reverse=True)
+        # Among provisions of one capability version, the newest provider release comes first.
+        ordered = sorted(provisions, reverse=True, key=lambda p: (
+            Version.parse(p.capability_version), Version.parse(p.component_version), p.component))
+        return [PeerCandidate(name, Version.parse(p.capability_version),
+                              ((p.component, f"={p.component_version}"),), p) for p in ordered]
 
 
 def resolvelib_run(problem: Problem) -> Run:
