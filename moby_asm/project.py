@@ -61,7 +61,7 @@ class Locked:
 
 def lock_project(project: Project, upgrade: set[str] | None = None, upgrade_all: bool = False,
                  reporter: Reporter | None = None) -> Locked:
-    """Resolve the project, keeping its locked versions unless told to upgrade them."""
+    """Resolve the project, keeping its locked versions unless an upgrade is requested."""
     reporter = reporter or SilentReporter()
     reporter.step(f"resolving {len(project.assembly.requires)} requirements of {project.assembly.name!r}")
     resolution = resolve(project.catalog, project.assembly, str(project.assembly_path),

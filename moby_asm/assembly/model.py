@@ -23,7 +23,7 @@ BuilderName = Literal["native", "docker", "linuxkit"]
 
 
 class BuilderPreferences(StrictModel):
-    """Which builder makes the outputs: `default` for all, `formats` per output format."""
+    """The builder choice for outputs: `default` for all, `formats` per output format."""
 
     default: BuilderName = "native"
     formats: dict[OutputFormat, BuilderName] = Field(default_factory=dict)

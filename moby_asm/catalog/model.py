@@ -140,7 +140,7 @@ class BuildContext(StrictModel):
 
 
 class Source(StrictModel):
-    """Where the component's content comes from: exactly one of image, build or path."""
+    """The origin of the component's content: exactly one of image, build or path."""
 
     image: str | None = None
     build: BuildContext | None = None

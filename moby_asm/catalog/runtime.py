@@ -142,5 +142,5 @@ class ContainerConfig(StrictModel):
     runtime: RuntimeHooks | None = None
 
     def to_linuxkit(self) -> dict[str, Any]:
-        """Return the settings as a LinuxKit YAML entry holds them, unset fields left out."""
+        """Return the settings as a LinuxKit YAML entry contains them, unset fields left out."""
         return self.model_dump(by_alias=True, exclude_none=True)

@@ -24,7 +24,7 @@ from moby_asm.documents.diagnostics import Diagnostic, InvalidDocuments
 Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 MAX_ALIAS_NODES = 10_000
-"""Most nodes that aliases may add to one document by repeating anchored nodes."""
+"""Maximum number of nodes that aliases may add to one document by repeating anchored nodes."""
 
 _STR_TAG = "tag:yaml.org,2002:str"
 _COLLECTION_TAGS = ("tag:yaml.org,2002:seq", "tag:yaml.org,2002:map")
@@ -33,7 +33,7 @@ _SCALAR_CONSTRUCTOR = SafeConstructor()
 
 @dataclass(frozen=True)
 class Document:
-    """A loaded YAML file: its data and the node tree that knows every position."""
+    """A loaded YAML file: its data and the node tree that records every position."""
 
     path: Path
     data: Any

@@ -33,7 +33,12 @@ class _Explainer:
         width = len(str(len(self.numbers)))
         rendered = []
         for text, number in self.lines:
-            prefix = f"({number}) ".ljust(width + 3) if number else " " * (width + 3) if self.numbers else ""
+            if number:
+                prefix = f"({number}) ".ljust(width + 3)
+            elif self.numbers:
+                prefix = " " * (width + 3)
+            else:
+                prefix = ""
             rendered.append(prefix + text)
         return "\n".join(rendered)
 

@@ -17,7 +17,7 @@ DependencyKind = Literal["requires", "optional", "conflicts"]
 
 @dataclass(frozen=True)
 class Origin:
-    """Where a constraint was declared: a file and the path of keys and indexes to it."""
+    """The declaration site of a constraint: a file and the path of keys and indexes to it."""
 
     path: str
     loc: tuple[str | int, ...] = ()

@@ -18,7 +18,7 @@ from moby_asm.resolve.universe import CAPABILITY_PREFIX, ROOT, Universe
 
 
 class Unresolvable(ResolutionError):
-    """No selection satisfies the assembly; `explanation` says why, step by step."""
+    """No selection satisfies the assembly; `explanation` gives the reason, step by step."""
 
     def __init__(self, assembly: str, explanation: str):
         self.assembly = assembly

@@ -52,7 +52,7 @@ def anything(package: str, full: int) -> Term:
 
 
 class Kind(Enum):
-    """Why an incompatibility holds."""
+    """The reason an incompatibility is known."""
 
     ROOT = "root"
     DEPENDENCY = "dependency"

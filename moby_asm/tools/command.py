@@ -14,7 +14,7 @@ logger = logging.getLogger(__name__)
 
 
 class ToolMissing(MobyAsmError):
-    """A required program is not installed; `hint` says how to install it."""
+    """A required program is not installed; `hint` describes how to install it."""
 
     def __init__(self, program: str, hint: str):
         self.program = program
