@@ -20,3 +20,7 @@ class InputError(MobyAsmError):
 
 class ResolutionError(MobyAsmError):
     """The requested components have no consistent selection."""
+
+
+class Cancelled(MobyAsmError):
+    """The user stopped the work (Ctrl-C); whatever was running was stopped and nothing was half written."""

@@ -8,7 +8,7 @@ from pathlib import Path
 from moby_asm.assembly.model import ASSEMBLY_FILE, Assembly, load_assembly
 from moby_asm.catalog.loading import Catalog, default_sources, load_catalog
 from moby_asm.errors import InputError
-from moby_asm.lock.lockfile import LOCK_FILE, locked_versions, read_lock, render_lock
+from moby_asm.lock.lockfile import LOCK_FILE, built_images, locked_versions, read_lock, render_lock
 from moby_asm.reporter import Reporter, SilentReporter
 from moby_asm.resolve.order import boot_order
 from moby_asm.resolve.positions import locate
@@ -57,6 +57,14 @@ class Locked:
     resolution: Resolution
     order: dict[str, list[str]]
     text: str
+    assembly_path: Path
+    built: dict[str, dict[str, str]]
+
+    def with_built(self, built: dict[str, dict[str, str]]) -> Locked:
+        """Return this lock with the image and digest of each component built from a context."""
+        merged = {**self.built, **built}
+        text = render_lock(self.resolution, self.order, self.assembly_path, merged)
+        return Locked(self.resolution, self.order, text, self.assembly_path, merged)
 
 
 def lock_project(project: Project, upgrade: set[str] | None = None, upgrade_all: bool = False,
@@ -69,7 +77,27 @@ def lock_project(project: Project, upgrade: set[str] | None = None, upgrade_all:
                          locked_providers=(project.lock or {}).get("capabilities"))
     order = boot_order(resolution, locate)
     _warn_unpinned(resolution, reporter)
-    return Locked(resolution, order, render_lock(resolution, order, project.assembly_path))
+    built = _still_built(resolution, built_images(project.lock))
+    text = render_lock(resolution, order, project.assembly_path, built)
+    return Locked(resolution, order, text, project.assembly_path, built)
+
+
+def _still_built(resolution: Resolution, recorded: dict[str, dict[str, str]]) -> dict[str, dict[str, str]]:
+    """Keep the recorded builds whose tag, a hash of the build context, still matches the context."""
+    from moby_asm.compose.render import ComposeError, image_reference
+
+    kept = {}
+    for name, record in recorded.items():
+        source = resolution.selected[name][1].source if name in resolution.selected else None
+        if source is None or source.build is None:
+            continue
+        try:
+            current = image_reference(*resolution.selected[name])
+        except ComposeError:
+            continue
+        if record["image"].rpartition(":")[2] == current.rpartition(":")[2]:
+            kept[name] = record
+    return kept
 
 
 def _warn_unpinned(resolution: Resolution, reporter: Reporter) -> None:

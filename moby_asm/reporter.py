@@ -19,9 +19,21 @@ class Reporter(Protocol):
     def progress(self, task: str, done: int, total: int) -> None:
         """Report `done` of `total` bytes of a transfer named `task`, such as a blob being pulled."""
 
+    def started(self, step: str) -> None:
+        """Report that a step of a plan, such as "pull linuxkit/init:v1.2.0", began."""
+
+    def finished(self, step: str, outcome: str, seconds: float) -> None:
+        """Report that a step ended, with its outcome ("done", "cached", "failed" ...) and duration."""
+
 
 class SilentReporter:
     """A reporter that drops everything."""
+
+    def started(self, step: str) -> None:
+        pass
+
+    def finished(self, step: str, outcome: str, seconds: float) -> None:
+        pass
 
     def step(self, message: str) -> None:
         pass

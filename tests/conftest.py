@@ -69,3 +69,16 @@ def cli(tmp_path_factory) -> Callable[..., subprocess.CompletedProcess]:
 @pytest.fixture(scope="session")
 def folder_snapshot() -> Callable[[Path], dict[str, tuple[bytes, int] | None]]:
     return snapshot
+
+
+@pytest.fixture(scope="session")
+def docker_engine():
+    """The URL of a private Docker Engine on a unix socket; skips when dockerd cannot run here."""
+    from fixtures_engine import EngineMissing, start_engine
+
+    try:
+        engine = start_engine()
+    except EngineMissing as missing:
+        pytest.skip(str(missing))
+    yield engine.url
+    engine.stop()

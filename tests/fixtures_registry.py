@@ -59,6 +59,16 @@ def check_tools() -> None:
         raise MissingTool(f"{BUSYBOX} is missing (Debian package busybox-static)")
 
 
+def skip_unless_tools() -> None:
+    """Skip the calling test or fixture, naming the missing Debian package, unless check_tools passes."""
+    import pytest
+
+    try:
+        check_tools()
+    except MissingTool as missing:
+        pytest.skip(str(missing))
+
+
 @dataclass
 class RunningRegistry:
     """A registry process: `url` is http://127.0.0.1:PORT, `host` 127.0.0.1:PORT, `storage` its data folder."""
@@ -91,12 +101,12 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def run_registry(folder: Path, *, htpasswd: Path | None = None) -> RunningRegistry:
+def run_registry(folder: Path, *, htpasswd: Path | None = None, read_only: bool = False) -> RunningRegistry:
     """Start a registry on a free port of 127.0.0.1, storing into `folder`/storage; wait until /v2/ responds."""
     folder.mkdir(parents=True, exist_ok=True)
     port = free_port()
     config = folder / "config.yml"
-    config.write_text(_registry_config(folder / "storage", port, htpasswd))
+    config.write_text(_registry_config(folder / "storage", port, htpasswd, read_only))
     log = folder / "registry.log"
     environment = {key: value for key, value in os.environ.items() if not key.startswith("REGISTRY_")}
     with open(log, "wb") as output:
@@ -118,13 +128,15 @@ def start_registry(tmp_path: Path, htpasswd: Path | None = None) -> tuple[str, C
     return registry.url, registry.stop
 
 
-def _registry_config(storage: Path, port: int, htpasswd: Path | None) -> str:
+def _registry_config(storage: Path, port: int, htpasswd: Path | None, read_only: bool = False) -> str:
     config = {
         "version": 0.1,
         "log": {"level": "info", "accesslog": {"disabled": False}},
         "storage": {"filesystem": {"rootdirectory": str(storage)}, "delete": {"enabled": True}},
         "http": {"addr": f"127.0.0.1:{port}"},
     }
+    if read_only:
+        config["storage"]["maintenance"] = {"readonly": {"enabled": True}}
     if htpasswd is not None:
         config["auth"] = {"htpasswd": {"realm": "moby-asm-tests", "path": str(htpasswd)}}
     return json.dumps(config, indent=2)  # JSON is valid YAML

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -20,13 +21,26 @@ OutputFormat = Literal[
     "vhd", "dynamic-vhd", "vmdk", "gcp", "aws", "rpi3", "oci",
 ]
 BuilderName = Literal["native", "docker", "linuxkit"]
+REGISTRY_PATTERN = re.compile(r"^[a-zA-Z0-9.-]+(:\d+)?(/[a-z0-9]+([._-][a-z0-9]+)*)*$")
 
 
 class BuilderPreferences(StrictModel):
-    """The builder choice for outputs: `default` for all, `formats` per output format."""
+    """The builder choice for outputs: `default` for all, `formats` per output format.
+
+    `registry` is where images built from Docker build contexts are pushed, as
+    HOST[:PORT][/PATH]; without it they stay in the Docker Engine and the content store.
+    """
 
     default: BuilderName = "native"
     formats: dict[OutputFormat, BuilderName] = Field(default_factory=dict)
+    registry: str | None = None
+
+    @field_validator("registry")
+    @classmethod
+    def _registry(cls, value: str | None) -> str | None:
+        if value is not None and not REGISTRY_PATTERN.match(value):
+            raise ValueError(f"invalid registry {value!r}: expected HOST[:PORT][/PATH] such as 127.0.0.1:5000/platform")
+        return value
 
 
 class KernelOverrides(StrictModel):

@@ -29,6 +29,17 @@ class CorruptCache(MobyAsmError):
                          "so build once without --offline to fetch it again")
 
 
+def stored_name(reference: str) -> str:
+    """Return the name the content store keeps an image under: the reference in full, docker.io/library/... included."""
+    from moby_asm.registry.errors import InvalidReference
+    from moby_asm.registry.reference import parse_reference
+
+    try:
+        return str(parse_reference(reference))
+    except InvalidReference:
+        return reference
+
+
 class ImageFetcher:
     """Returns each image from the store when tagged there, else pulls it; records which was which."""
 
@@ -63,7 +74,7 @@ class ImageFetcher:
         def progress(digest: str, done: int, total: int) -> None:
             self.reporter.progress(f"{name} {digest.removeprefix('sha256:')[:12]}", done, total)
 
-        image = self._client().pull(reference, self.platform, self.store, progress)
+        image = self.client().pull(reference, self.platform, self.store, progress)
         self._record(self.pulled, reference)
         return image
 
@@ -76,7 +87,7 @@ class ImageFetcher:
         from moby_asm.store.errors import DigestMismatch, StoreError
 
         try:
-            image = self.store.image(reference, self.platform)
+            image = self.store.image(stored_name(reference), self.platform)
         except StoreError:
             return None
         try:
@@ -89,7 +100,7 @@ class ImageFetcher:
             return None
         return image
 
-    def _client(self):
+    def client(self):
         # A registry client keeps one HTTP session, which threads must not share.
         client = getattr(self._local, "client", None)
         if client is None:

@@ -1,13 +1,19 @@
-"""Run a build: compose the project, pull the images it names, and hand each format to its builder.
+"""Run a build: lock and compose the project, make its images, and hand each format to its builder.
 
-Images already in the content store under the same reference are used as they are
-unless `pull` is set, so a rebuild with nothing changed makes no network request; a
-reference pinned by digest is always checked against its digest.
+The steps, in order:
+1. Resolve the project (keeping its lock) and choose a builder for every format.
+2. In parallel: build or find the image of each component with a Docker build context,
+   and pull every other image the native builder needs. Images already in the content
+   store under the same reference are used as they are unless `pull` is set, so a
+   rebuild with nothing changed makes no network request and runs no engine build.
+3. Render the config with the built images' references, and write the build folder and
+   the lock with their digests.
+4. In parallel: one step per builder, each writing its formats into the output folder.
 """
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -15,17 +21,19 @@ from typing import Any
 from moby_asm.builders.base import BuildJob, BuildOutput
 from moby_asm.compose import Composition, compose, write_composition
 from moby_asm.compose.plan import NATIVE_FORMATS, builder_for
+from moby_asm.compose.render import LOCAL_IMAGE_PREFIX
 from moby_asm.errors import InputError
-from moby_asm.fileio import WriteFailed
-from moby_asm.project import Project, lock_project
+from moby_asm.fileio import WriteFailed, atomic_write_text
+from moby_asm.project import Locked, Project, lock_project
 from moby_asm.reporter import Reporter, SilentReporter
 
 BUILDERS = ("native", "linuxkit", "docker")
+DOCKER_BUILDER_FORMATS = ("docker",)
 
 
 @dataclass
 class BuildOptions:
-    """How to build: which formats, which builder, where the cache and outputs go, how to reach registries."""
+    """How to build: formats, builder, cache and output folders, registries and the Docker Engine."""
 
     formats: list[str] = field(default_factory=list)
     builder: str | None = None
@@ -36,50 +44,136 @@ class BuildOptions:
     offline: bool = False
     insecure: set[str] = field(default_factory=set)
     mirrors: dict[str, str] = field(default_factory=dict)
+    registry: str | None = None
+    engine: str | None = None
+    build_network: str | None = None
 
 
 @dataclass
 class BuildReport:
-    """The outputs written, and the image references that were pulled or found in the cache."""
+    """The outputs written, the images pulled or found in the cache, and the images built from contexts."""
 
     outputs: list[BuildOutput]
     pulled: list[str]
     cached: list[str]
     output_dir: Path
+    built: list[Any] = field(default_factory=list)
 
 
 class UnknownBuilder(InputError):
     """A builder name or format that this build cannot use."""
 
 
-def build_project(project: Project, options: BuildOptions, reporter: Reporter | None = None) -> BuildReport:
-    """Compose the project into build/, then build every requested format into the output folder."""
-    reporter = reporter or SilentReporter()
+def build_project(project: Project, options: BuildOptions, reporter: Reporter | None = None,
+                  cancel: threading.Event | None = None) -> BuildReport:
+    """Build every requested format of the project into the output folder."""
+    from moby_asm.build.steps import CancellingReporter, StepRunner
+
+    cancel = cancel or threading.Event()
+    reporter = CancellingReporter(reporter or SilentReporter(), cancel)
     _check_options(options)
     locked = lock_project(project, reporter=reporter)
-    composition = compose(project, locked)
-    write_composition(composition, project.folder / "build", project.folder)
-    formats = options.formats or list(project.assembly.outputs)
-    by_builder = _assign_builders(project, formats, options.builder)
+    by_builder = _assign_builders(project, options.formats or list(project.assembly.outputs), options.builder)
     output_dir = (options.output or project.folder / "dist").absolute()
-    outputs, pulled, cached = [], [], []
     _check_output_dir(output_dir)
-    for builder_name, builder_formats in by_builder.items():
-        run = _run_native if builder_name == "native" else _run_linuxkit
+    run = _Build(project, options, StepRunner(options.jobs, reporter, cancel), reporter, cancel)
+    images, built = run.images(locked, by_builder)
+    locked = locked.with_built({item.component: item.record() for item in built})
+    composition = compose(project, locked, {item.component: {"image": item.pinned, "digest": item.digest}
+                                            for item in built})
+    write_composition(composition, project.folder / "build", project.folder)
+    _update_project_lock(project, locked)
+    outputs = run.outputs(composition, by_builder, output_dir, images, bool(built))
+    fetcher = run.fetcher
+    return BuildReport(outputs, sorted(set(fetcher.pulled)), sorted(set(fetcher.cached)), output_dir, built)
+
+
+def _update_project_lock(project: Project, locked: Locked) -> None:
+    """Record the digests of built images in the project's lock, when it has one and they are new."""
+    if project.lock is not None and project.lock_path.read_text() != locked.text:
+        atomic_write_text(project.lock_path, locked.text)
+
+
+class _Build:
+    """The steps of one build, sharing the image fetcher, the step runner and the cancel event."""
+
+    def __init__(self, project: Project, options: BuildOptions, steps, reporter: Reporter, cancel: threading.Event):
+        from moby_asm.build.images import ImageFetcher
+
+        self.project = project
+        self.options = options
+        self.steps = steps
+        self.reporter = reporter
+        self.cancel = cancel
+        self.platform = project.assembly.platforms[0]
+        self.fetcher = ImageFetcher(options, self.platform, reporter)
+
+    def images(self, locked: Locked, by_builder: dict[str, list[str]]) -> tuple[dict[str, Any], list]:
+        """Build the context images and pull the others the native builder needs, all in parallel."""
+        from moby_asm.build.contexts import ContextImages
+
+        contexts = ContextImages(self.fetcher, self.options.registry or self.project.assembly.builder.registry,
+                                 self.options.engine, self.options.build_network, self.reporter, self.cancel)
+        selected = locked.resolution.selected
+        to_build = [name for name, (_, version) in selected.items()
+                    if version.source is not None and version.source.build is not None]
+        to_pull = []
+        if by_builder.keys() & {"native", "docker"}:
+            to_pull = sorted({version.source.image for _, version in selected.values()
+                              if version.source is not None and version.source.image})
+        steps = [(f"build {name}", lambda name=name: contexts.get(*selected[name])) for name in to_build]
+        steps += [(f"pull {reference}", lambda reference=reference: self.fetcher.fetch(reference))
+                  for reference in to_pull]
+        results = self.steps.run(steps)
+        built = results[:len(to_build)]
+        return dict(zip(to_pull, results[len(to_build):], strict=True)), built
+
+    def outputs(self, composition: Composition, by_builder: dict[str, list[str]], output_dir: Path,
+                images: dict[str, Any], has_built: bool) -> list[BuildOutput]:
+        runners = {"native": self._native, "linuxkit": self._linuxkit, "docker": self._docker}
+        steps = [(f"{name} builder: {', '.join(formats)}",
+                  lambda name=name, formats=formats: runners[name](composition, formats, output_dir, images, has_built))
+                 for name, formats in by_builder.items()]
         try:
-            result = run(project, composition, builder_formats, options, output_dir, reporter)
+            results = self.steps.run(steps)
         except OSError as error:
             raise WriteFailed(Path(error.filename or output_dir), error.strerror or str(error)) from error
-        outputs += result.outputs
-        pulled += result.pulled
-        cached += result.cached
-    return BuildReport(outputs, sorted(set(pulled)), sorted(set(cached)), output_dir)
+        return [output for result in results for output in result]
+
+    def _native(self, composition: Composition, formats: list[str], output_dir: Path, images: dict[str, Any],
+                has_built: bool) -> list[BuildOutput]:
+        from moby_asm.builders.native import NativeBuilder
+
+        for reference in image_references(composition.config):
+            if reference not in images:
+                images[reference] = self.fetcher.fetch(reference)
+        job = BuildJob(self.project.assembly.name, composition.config, formats, self.platform, output_dir,
+                       images.__getitem__, self.fetcher.store.blob_path)
+        return NativeBuilder().build(job, self.reporter)
+
+    def _linuxkit(self, composition: Composition, formats: list[str], output_dir: Path, images: dict[str, Any],
+                  has_built: bool) -> list[BuildOutput]:
+        from moby_asm.builders.linuxkit import LinuxKitBuilder
+
+        local_images = has_built and any(reference.startswith(LOCAL_IMAGE_PREFIX)
+                                         for reference in image_references(composition.config))
+        return LinuxKitBuilder().build_config(self.project.folder / "build" / "linuxkit.yml",
+                                              self.project.assembly.name, formats, output_dir, self.reporter,
+                                              cancel=self.cancel, use_docker=local_images)
+
+    def _docker(self, composition: Composition, formats: list[str], output_dir: Path, images: dict[str, Any],
+                has_built: bool) -> list[BuildOutput]:
+        from moby_asm.builders.docker import load_into_engine
+
+        outputs = self._native(composition, formats, output_dir, images, has_built)
+        assembly = self.project.assembly
+        return load_into_engine(outputs, f"{assembly.name}:{assembly.version}", self.options.engine, self.reporter)
 
 
 def _check_options(options: BuildOptions) -> None:
     from typing import get_args
 
-    from moby_asm.assembly.model import OutputFormat
+    from moby_asm.assembly.model import REGISTRY_PATTERN, OutputFormat
 
     if options.offline and options.pull:
         raise UnknownBuilder("--offline and --pull contradict each other; give one of them")
@@ -87,20 +181,23 @@ def _check_options(options: BuildOptions) -> None:
     for output_format in options.formats:
         if output_format not in known:
             raise UnknownBuilder(f"unknown format {output_format!r}; use one of {', '.join(known)}")
+    if options.registry is not None and not REGISTRY_PATTERN.match(options.registry):
+        raise UnknownBuilder(f"invalid --registry {options.registry!r}: expected HOST[:PORT][/PATH], "
+                             "for example 127.0.0.1:5000/platform")
 
 
 def _assign_builders(project: Project, formats: list[str], override: str | None) -> dict[str, list[str]]:
     assignment: dict[str, list[str]] = {}
-    for output_format in formats:
+    for output_format in dict.fromkeys(formats):
         builder = override or builder_for(project.assembly, output_format)
         if builder not in BUILDERS:
             raise UnknownBuilder(f"unknown builder {builder!r}; use one of {', '.join(BUILDERS)}")
         if builder == "native" and output_format not in NATIVE_FORMATS:
             raise UnknownBuilder(f"the native builder cannot make {output_format!r}; it makes "
                                  f"{', '.join(NATIVE_FORMATS)}. Use --builder linuxkit for {output_format}")
-        if builder == "docker":
-            raise UnknownBuilder("the docker builder is not available yet; use --builder native "
-                                 f"(formats {', '.join(NATIVE_FORMATS)}) or --builder linuxkit")
+        if builder == "docker" and output_format not in DOCKER_BUILDER_FORMATS:
+            raise UnknownBuilder(f"the docker builder makes only the docker format (loaded into the engine), "
+                                 f"not {output_format!r}; build {output_format} with the native or linuxkit builder")
         assignment.setdefault(builder, []).append(output_format)
     return assignment
 
@@ -124,35 +221,3 @@ def image_references(config: dict[str, Any]) -> list[str]:
         references += [entry["image"] for entry in config.get(section, [])]
     references += [volume["image"] for volume in config.get("volumes", []) if volume.get("image")]
     return list(dict.fromkeys(references))
-
-
-@dataclass
-class _Result:
-    outputs: list[BuildOutput]
-    pulled: list[str]
-    cached: list[str]
-
-
-def _run_native(project: Project, composition: Composition, formats: list[str], options: BuildOptions,
-                output_dir: Path, reporter: Reporter) -> _Result:
-    from moby_asm.builders.native import NativeBuilder
-    from moby_asm.build.images import ImageFetcher
-
-    platform = project.assembly.platforms[0]
-    fetcher = ImageFetcher(options, platform, reporter)
-    references = image_references(composition.config)
-    with ThreadPoolExecutor(max_workers=max(1, options.jobs)) as pool:
-        images = dict(zip(references, pool.map(fetcher.fetch, references)))
-    job = BuildJob(project.assembly.name, composition.config, formats, platform, output_dir,
-                   images.__getitem__, fetcher.store.blob_path)
-    outputs = NativeBuilder().build(job, reporter)
-    return _Result(outputs, fetcher.pulled, fetcher.cached)
-
-
-def _run_linuxkit(project: Project, composition: Composition, formats: list[str], options: BuildOptions,
-                  output_dir: Path, reporter: Reporter) -> _Result:
-    from moby_asm.builders.linuxkit import LinuxKitBuilder
-
-    outputs = LinuxKitBuilder().build_config(project.folder / "build" / "linuxkit.yml", project.assembly.name,
-                                             formats, output_dir, reporter)
-    return _Result(outputs, [], [])

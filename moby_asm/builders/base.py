@@ -19,12 +19,16 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class BuildOutput:
-    """One file that a build wrote, with its size in bytes and the sha256 digest of its contents."""
+    """One file that a build wrote, with its size in bytes and the sha256 digest of its contents.
+
+    `image` names the Docker Engine image the file was loaded as, for the docker builder.
+    """
 
     format: str
     path: Path
     size: int
     digest: str
+    image: str | None = None
 
 
 @dataclass

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import signal
+from contextlib import contextmanager
 from pathlib import Path
 
 import typer
@@ -16,8 +18,10 @@ def build(
     assembly: Path = typer.Argument(Path("."), help="The assembly file, or a folder holding assembly.yml."),
     formats: list[str] = typer.Option(None, "--format", "-f", metavar="FORMAT", help="Output format; repeat for several. "
                                                                    "Default: the assembly's outputs."),
-    builder: str = typer.Option(None, "--builder", metavar="NAME", help="native or linuxkit, for every format."),
-    jobs: int = typer.Option(4, "--jobs", "-j", min=1, help="Images pulled in parallel."),
+    builder: str = typer.Option(None, "--builder", metavar="NAME",
+                                help="native, linuxkit or docker, for every format. Default: native where it can, "
+                                     "linuxkit for disk images."),
+    jobs: int = typer.Option(4, "--jobs", "-j", min=1, help="Steps run in parallel (pulls, image builds, builders)."),
     cache: Path = CacheOption,
     output: Path = typer.Option(None, "--output", "-o", help="Output folder; default: dist/ beside the assembly."),
     pull: bool = typer.Option(False, "--pull", help="Pull every image again even when the cache has it."),
@@ -26,6 +30,15 @@ def build(
                                        help="Allow plain HTTP to this registry (loopback hosts always are)."),
     mirrors: list[str] = typer.Option(None, "--mirror", metavar="REGISTRY=MIRROR",
                                       help="Fetch images of REGISTRY from MIRROR, e.g. docker.io=127.0.0.1:5000."),
+    registry: str = typer.Option(None, "--registry", metavar="HOST[:PORT][/PATH]",
+                                 help="Push images built from Docker build contexts here; default: the assembly's "
+                                      "builder.registry, else keep them local."),
+    engine: str = typer.Option(None, "--engine", metavar="URL",
+                               help="Docker Engine for image builds and the docker builder; default: DOCKER_HOST, "
+                                    "else unix:///var/run/docker.sock."),
+    build_network: str = typer.Option(None, "--build-network", metavar="MODE",
+                                      help="Network of RUN steps in image builds, e.g. none or host; default: "
+                                           "the engine's."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the plan and what the cache holds; build nothing."),
     json: bool = typer.Option(False, "--json", help="Print machine-readable JSON."),
 ) -> None:
@@ -35,16 +48,36 @@ def build(
 
     project = open_project(assembly)
     options = BuildOptions(formats=list(formats or ()), builder=builder, jobs=jobs, cache=cache, output=output,
-                           pull=pull, offline=offline, insecure=set(insecure or ()), mirrors=_mirrors(mirrors or ()))
+                           pull=pull, offline=offline, insecure=set(insecure or ()), mirrors=_mirrors(mirrors or ()),
+                           registry=registry, engine=engine, build_network=build_network)
     if dry_run:
         _dry_run(project, options, json)
         return
     reporter = ConsoleReporter()
     try:
-        report = build_project(project, options, reporter)
+        with _sigterm_interrupts():
+            report = build_project(project, options, reporter)
+    except KeyboardInterrupt:
+        from moby_asm.errors import Cancelled
+
+        raise Cancelled("build interrupted; running steps were stopped, the cache is consistent and the "
+                        "previous outputs are in place") from None
     finally:
         reporter.close()
     _print_report(report, json)
+
+
+@contextmanager
+def _sigterm_interrupts():
+    """Treat SIGTERM like Ctrl-C while building, so that the same clean-up runs."""
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _mirrors(values: list[str]) -> dict[str, str]:
@@ -60,14 +93,22 @@ def _mirrors(values: list[str]) -> dict[str, str]:
 
 
 def _print_report(report, json: bool) -> None:
-    rows = [{"format": o.format, "path": str(o.path), "size": o.size, "digest": o.digest} for o in report.outputs]
+    rows = [{"format": o.format, "path": str(o.path), "size": o.size, "digest": o.digest, "image": o.image}
+            for o in report.outputs]
+    built = [{"component": b.component, "image": b.reference, "digest": b.digest, "how": b.how} for b in report.built]
     if json:
-        print_json({"outputs": rows, "pulled": report.pulled, "cached": report.cached})
+        print_json({"outputs": rows, "pulled": report.pulled, "cached": report.cached, "built": built})
         return
     output = table("format", "path", "size", "digest", title=f"{len(rows)} outputs in {report.output_dir}")
     for row in rows:
         output.add_row(row["format"], escape(row["path"]), _size(row["size"]), row["digest"][:19])
     console().print(output)
+    for row in rows:
+        if row["image"]:
+            console().print(f"loaded into the Docker Engine as {escape(row['image'])}")
+    for item in built:
+        console().print(f"component {escape(item['component'])}: {item['how']} {escape(item['image'])} "
+                        f"{item['digest'][:19]}")
     console().print(f"{len(report.pulled)} images pulled, {len(report.cached)} taken from the cache")
 
 
@@ -84,27 +125,44 @@ def _dry_run(project, options, json: bool) -> None:
     from moby_asm.compose import compose
     from moby_asm.project import lock_project
 
-    composition = compose(project, lock_project(project, reporter=ConsoleReporter()))
+    locked = lock_project(project, reporter=ConsoleReporter())
+    composition = compose(project, locked)
     store = _open_store(options.cache)
     platform = project.assembly.platforms[0]
-    cached = {reference: _in_store(store, reference, platform) for reference in image_references(composition.config)}
+    contexts = _context_images(locked, options.registry or project.assembly.builder.registry)
+    cached = {reference: _in_store(store, reference, platform) for reference in image_references(composition.config)
+              if reference not in contexts}
+    built = {reference: _in_store(store, reference, platform) for reference in contexts.values()}
     steps = composition.plan["steps"]
     if json:
-        print_json({"steps": steps, "images": cached})
+        print_json({"steps": steps, "images": cached, "contextImages": built})
         return
     output = table("step", "kind", "key", title=f"plan: {len(steps)} steps")
     for step in steps:
         output.add_row(escape(step["id"]), step["kind"], step["key"][:19])
     console().print(output)
     for reference, present in cached.items():
-        console().print(f"{'cached ' if present else 'to pull'}  {escape(reference)}")
+        console().print(f"{'cached  ' if present else 'to pull '}  {escape(reference)}")
+    for reference, present in built.items():
+        console().print(f"{'cached  ' if present else 'to build'}  {escape(reference)}")
+
+
+def _context_images(locked, registry: str | None) -> dict[str, str]:
+    """Map the local tag of each component image built from a context to the reference it is built as."""
+    from moby_asm.build.contexts import context_reference
+    from moby_asm.compose.render import image_reference
+
+    return {image_reference(entry, version): context_reference(entry, version, registry)
+            for entry, version in locked.resolution.selected.values()
+            if version.source is not None and version.source.build is not None}
 
 
 def _in_store(store, reference: str, platform: str) -> bool:
+    from moby_asm.build.images import stored_name
     from moby_asm.store.errors import StoreError
 
     try:
-        store.image(reference, platform)
+        store.image(stored_name(reference), platform)
     except StoreError:
         return False
     return True

@@ -5,6 +5,7 @@ Exit codes:
     1  the operation failed (a builder, a registry, a daemon)
     2  invalid input or usage: a file, a value, an option
     3  no consistent selection of components exists
+  130  interrupted by Ctrl-C or SIGTERM; outputs and caches were left consistent
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_INVALID = 2
 EXIT_UNRESOLVABLE = 3
+EXIT_INTERRUPTED = 130
 
 app = typer.Typer(
     name="moby-asm",
@@ -57,8 +59,10 @@ def main(
 
 def exit_code(error: Exception) -> int:
     """Return the exit code for an error raised by the library."""
-    from moby_asm.errors import InputError, ResolutionError
+    from moby_asm.errors import Cancelled, InputError, ResolutionError
 
+    if isinstance(error, Cancelled):
+        return EXIT_INTERRUPTED
     if isinstance(error, InputError):
         return EXIT_INVALID
     if isinstance(error, ResolutionError):

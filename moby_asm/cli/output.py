@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import threading
 from functools import cache
 from typing import Any
 
@@ -57,24 +58,48 @@ def escape(text: str) -> str:
 
 
 class ConsoleReporter:
-    """Shows library progress on standard error: steps and transfers only on a terminal, warnings always."""
+    """Shows library progress on standard error: steps and transfers only on a terminal, warnings always.
+
+    Running steps of a build show as spinners and transfers as bars; a finished step
+    leaves one line with its outcome and duration.
+    """
 
     def __init__(self) -> None:
         self._bars = None
         self._tasks: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    def _bar(self, key: str, description: str, total: int | None):
+        if self._bars is None:
+            from rich.progress import DownloadColumn, Progress, SpinnerColumn, TextColumn, TransferSpeedColumn
+
+            self._bars = Progress(SpinnerColumn(), TextColumn("{task.description}"), DownloadColumn(),
+                                  TransferSpeedColumn(), console=error_console(), transient=True)
+            self._bars.start()
+        if key not in self._tasks:
+            self._tasks[key] = self._bars.add_task(escape(description), total=total)
+        return self._tasks[key]
 
     def progress(self, task: str, done: int, total: int) -> None:
         if not error_console().is_terminal:
             return
-        if self._bars is None:
-            from rich.progress import DownloadColumn, Progress, TextColumn, TransferSpeedColumn
+        with self._lock:
+            self._bars.update(self._bar(task, task, total or None), completed=done)
 
-            self._bars = Progress(TextColumn("{task.description}"), DownloadColumn(), TransferSpeedColumn(),
-                                  console=error_console(), transient=True)
-            self._bars.start()
-        if task not in self._tasks:
-            self._tasks[task] = self._bars.add_task(escape(task), total=total or None)
-        self._bars.update(self._tasks[task], completed=done)
+    def started(self, step: str) -> None:
+        if error_console().is_terminal:
+            with self._lock:
+                self._bar(f"step:{step}", step, None)
+
+    def finished(self, step: str, outcome: str, seconds: float) -> None:
+        if not error_console().is_terminal:
+            return
+        with self._lock:
+            task = self._tasks.pop(f"step:{step}", None)
+            if task is not None:
+                self._bars.remove_task(task)
+            mark = "[green]done[/green]" if outcome != "failed" else "[red]failed[/red]"
+            error_console().print(f"{mark} {escape(step)} [dim]({outcome}, {seconds:.1f} s)[/dim]")
 
     def close(self) -> None:
         if self._bars is not None:

@@ -35,13 +35,22 @@ class Composition:
     files: dict[str, bytes]
 
 
-def compose(project: Project, locked: Locked) -> Composition:
-    """Render the builder inputs of a locked project; nothing is written."""
+def compose(project: Project, locked: Locked, built: dict[str, dict[str, str]] | None = None) -> Composition:
+    """Render the builder inputs of a locked project; nothing is written.
+
+    `built` maps components made from build contexts to the `image` reference the config
+    should name (instead of the local tag) and its manifest `digest`, once they are built.
+    """
     document = load_document(project.assembly_path)
     values = parameter_values(locked.resolution, document)
     config = render_linuxkit(locked.resolution, locked.order, values)
+    if built:
+        config = _name_built_images(config, locked, built)
     _check_rendered(config)
     plan = build_plan(locked.resolution, locked.order, config)
+    for step in plan["steps"]:
+        if step["kind"] == "build-image" and step["id"].removeprefix("build:") in (built or {}):
+            step["result"] = built[step["id"].removeprefix("build:")]
     header = LINUXKIT_HEADER.format(assembly=project.assembly_path.name)
     files = {
         LINUXKIT_FILE: (header + yaml.dump(config, Dumper=_Dumper, sort_keys=False, width=120)).encode(),
@@ -49,6 +58,22 @@ def compose(project: Project, locked: Locked) -> Composition:
         "assembly.lock": locked.text.encode(),
     }
     return Composition(locked, config, plan, files)
+
+
+def _name_built_images(config: dict[str, Any], locked: Locked, built: dict[str, dict[str, str]]) -> dict[str, Any]:
+    """Replace each built component's local tag in the config by the reference it was built as."""
+    from moby_asm.compose.render import image_reference
+
+    renamed = {image_reference(*locked.resolution.selected[name]): record["image"] for name, record in built.items()}
+
+    def rename(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {key: rename(item) for key, item in value.items()}
+        if isinstance(value, list):
+            return [rename(item) for item in value]
+        return renamed.get(value, value) if isinstance(value, str) else value
+
+    return rename(config)
 
 
 def _check_rendered(config: dict[str, Any]) -> None:

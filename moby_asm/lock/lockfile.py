@@ -46,8 +46,14 @@ class InputFile:
     sha256: str
 
 
-def render_lock(resolution: Resolution, order: dict[str, list[str]], assembly_path: Path) -> str:
-    """Return the lock text for a resolution; equal inputs give equal text."""
+def render_lock(resolution: Resolution, order: dict[str, list[str]], assembly_path: Path,
+                built: dict[str, dict[str, str]] | None = None) -> str:
+    """Return the lock text for a resolution; equal inputs give equal text.
+
+    `built` maps a component built from a Docker build context to the `image` reference
+    and manifest `digest` that its last build produced.
+    """
+    built = built or {}
     inputs = _input_files(resolution, assembly_path)
     data = {
         "lockVersion": LOCK_VERSION,
@@ -57,7 +63,7 @@ def render_lock(resolution: Resolution, order: dict[str, list[str]], assembly_pa
             "checksum": _checksum(inputs),
             "files": [{"path": f.label, "sha256": f.sha256} for f in inputs],
         },
-        "components": [_component(resolution, name) for name in resolution.selected],
+        "components": [_component(resolution, name, built.get(name)) for name in resolution.selected],
         "capabilities": dict(resolution.capabilities),
         "order": order,
     }
@@ -90,6 +96,16 @@ def locked_versions(lock: dict[str, Any] | None) -> dict[str, str]:
     return {item["name"]: item["version"] for item in lock.get("components", ()) if isinstance(item, dict)}
 
 
+def built_images(lock: dict[str, Any] | None) -> dict[str, dict[str, str]]:
+    """Return the image and digest recorded for each component built from a context, by name."""
+    result = {}
+    for item in (lock or {}).get("components", ()):
+        source = item.get("source") if isinstance(item, dict) else None
+        if isinstance(source, dict) and "build" in source and source.get("image") and source.get("digest"):
+            result[item["name"]] = {"image": str(source["image"]), "digest": str(source["digest"])}
+    return result
+
+
 def compare_locks(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
     """List the differences between two locks in words, inputs first."""
     differences = []
@@ -107,6 +123,7 @@ def compare_locks(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
         before, after = old_versions.get(name), new_versions.get(name)
         if before != after:
             differences.append(f"component {name}: {before or 'not selected'} -> {after or 'not selected'}")
+    differences += _source_changes(old, new) if not differences else []
     for key in ("capabilities", "order", "platforms", "assembly"):
         if old.get(key) != new.get(key) and not differences:
             differences.append(f"{key} differs")
@@ -115,25 +132,42 @@ def compare_locks(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
     return differences
 
 
-def _component(resolution: Resolution, name: str) -> dict[str, Any]:
+def _source_changes(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    def sources(lock: dict[str, Any]) -> dict[str, Any]:
+        return {item.get("name"): item.get("source") for item in lock.get("components", ()) if isinstance(item, dict)}
+
+    before, after = sources(old), sources(new)
+    changes = []
+    for name in sorted(before.keys() & after.keys()):
+        if before[name] != after[name]:
+            rebuilt = isinstance(before[name], dict) and "build" in before[name]
+            changes.append(f"component {name}: " + ("its build context changed since its image was built"
+                                                    if rebuilt else "its source changed"))
+    return changes
+
+
+def _component(resolution: Resolution, name: str, built: dict[str, str] | None) -> dict[str, Any]:
     entry, version = resolution.selected[name]
     required_by = sorted({"assembly" if e.parent == ROOT else e.parent for e in resolution.edges if e.child == name})
     item: dict[str, Any] = {"name": name, "version": version.version, "stage": version.stage}
     if version.source is not None:
-        item["source"] = _source(version.source)
+        item["source"] = _source(version.source, built)
     item["descriptor"] = descriptor_label(entry)
     item["requiredBy"] = required_by
     return item
 
 
-def _source(source) -> dict[str, Any]:
+def _source(source, built: dict[str, str] | None) -> dict[str, Any]:
     if source.image is not None:
         reference, _, digest = source.image.partition("@")
         # NOTE: an image without a digest in its descriptor is recorded by tag only;
         # the digest is filled in when the image is pulled from a registry.
         return {"image": reference, "digest": digest or None}
     if source.build is not None:
-        return {"build": source.build.model_dump(exclude_defaults=True)}
+        item = {"build": source.build.model_dump(exclude_defaults=True)}
+        if built:
+            item.update(image=built["image"], digest=built["digest"])
+        return item
     return {"path": source.path}
 
 
