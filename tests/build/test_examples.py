@@ -15,12 +15,14 @@ import json
 import shutil
 import subprocess
 import tarfile
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
+from fixtures_engine import tag_busybox_base
 from fixtures_registry import run_registry, skip_unless_tools
 
 from moby_asm.build.runner import image_references
@@ -67,7 +69,9 @@ class Build:
 class ExampleBuilds:
     """The builds of every example, each run on first request: at most two, sharing one content store."""
 
-    def __init__(self, cli, root: Path, registry_host: str, images: StandInImages, configs: dict[str, dict]):
+    def __init__(self, cli, root: Path, registry_host: str, images: StandInImages, configs: dict[str, dict],
+                 engine: Callable[[Path], str]):
+        self.engine = engine
         self.cli = cli
         self.root = root
         self.registry_host = registry_host
@@ -87,18 +91,19 @@ class ExampleBuilds:
         config = self.configs[example]
         references = image_references(config)
         local = [reference for reference in references if reference.startswith(LOCAL_IMAGE_PREFIX)]
-        if local:
-            pytest.skip(f"{example} needs {', '.join(local)}, built from a Dockerfile by a Docker Engine, "
-                        "which these tests do not run")
-        self.images.provide(references, kernel_references=[config["kernel"]["image"]] if "kernel" in config else [])
+        pulled = [reference for reference in references if reference not in local]
+        self.images.provide(pulled, kernel_references=[config["kernel"]["image"]] if "kernel" in config else [])
         project = self.root / example / "project"
         if run == 1:
             shutil.copytree(EXAMPLES_FOLDER / example, project)
         output = self.root / example / f"dist-{run}"
+        environment = isolated_environment(self.root)
+        if local:
+            environment["DOCKER_HOST"] = self.engine(project)
         result = self.cli(
             "build", project, "-o", output, "--cache", self.root / example / "store",
-            "--mirror", f"docker.io={self.registry_host}", "--json",
-            cwd=self.root, env=isolated_environment(self.root),
+            "--mirror", f"docker.io={self.registry_host}", "--build-network", "none", "--json",
+            cwd=self.root, env=environment,
         )  # fmt: skip
         return Build(project, output, result)
 
@@ -136,10 +141,21 @@ def compose_example(cli, root: Path, example: str) -> dict:
 
 
 @pytest.fixture(scope="module")
-def builds(cli, tmp_path_factory, registry, configs) -> ExampleBuilds:
+def builds(request, cli, tmp_path_factory, registry, configs) -> ExampleBuilds:
     kernel_source = make_kernel_image(registry.url)
     images = StandInImages(registry.url, kernel_source)
-    return ExampleBuilds(cli, tmp_path_factory.mktemp("builds"), registry.host, images, configs)
+    bases = tmp_path_factory.mktemp("base-images")
+
+    def engine(project: Path) -> str:
+        """Return the test engine, holding busybox stand-ins for the BASE images the project's Dockerfiles name."""
+        url = request.getfixturevalue("docker_engine")
+        for component in read_yaml(project / "assembly.lock")["components"]:
+            base = component.get("source", {}).get("build", {}).get("args", {}).get("BASE")
+            if base:
+                tag_busybox_base(url, base, bases / base.replace(":", "-").replace("/", "-"))
+        return url
+
+    return ExampleBuilds(cli, tmp_path_factory.mktemp("builds"), registry.host, images, configs, engine)
 
 
 def read_newc_names(archive: bytes) -> list[str]:
@@ -239,6 +255,10 @@ def test_rebuild_pulls_nothing(builds, example):
     first = builds.get(example, 1).report()
     second = builds.get(example, 2).report()
 
-    assert sorted(first["pulled"]) == sorted(references)
+    local = [reference for reference in references if reference.startswith(LOCAL_IMAGE_PREFIX)]
+
+    assert sorted(first["pulled"]) == sorted(set(references) - set(local))
     assert second["pulled"] == [], "the second build pulled images that the first stored in the same --cache"
     assert sorted(second["cached"]) == sorted(references)
+    assert [item["how"] for item in first["built"]] == ["built"] * len(local)
+    assert [item["how"] for item in second["built"]] == ["cached"] * len(local)

@@ -31,6 +31,7 @@ EXPECTED_STAGES = {
     "minimal": {"onboot": ["dhcpcd"], "services": {"getty"}},
     "redis-appliance": {"onboot": ["dhcpcd"], "services": {"redis"}},
     "sshd-server": {"onboot": ["rngd-boot", "sysctl", "dhcpcd"], "services": {"getty", "rngd", "sshd"}},
+    "web-appliance": {"onboot": ["dhcpcd"], "services": {"hello-web"}},
     "swarm-node": {
         "onboot": ["format", "mount", "sysctl", "dhcpcd", "sysfs"],
         "services": {"docker", "getty", "openntpd"},
