@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from moby_asm.builders.base import BuildJob, BuildOutput
 from moby_asm.compose import Composition, compose, write_composition
 from moby_asm.compose.plan import NATIVE_FORMATS, builder_for
@@ -78,20 +80,40 @@ def build_project(project: Project, options: BuildOptions, reporter: Reporter | 
     _check_output_dir(output_dir)
     run = _Build(project, options, StepRunner(options.jobs, reporter, cancel), reporter, cancel)
     images, built = run.images(locked, by_builder)
+    resolved_text = locked.text
     locked = locked.with_built({item.component: item.record() for item in built})
     composition = compose(project, locked, {item.component: {"image": item.pinned, "digest": item.digest}
                                             for item in built})
     write_composition(composition, project.folder / "build", project.folder)
-    _update_project_lock(project, locked)
+    _update_project_lock(project, resolved_text, locked)
     outputs = run.outputs(composition, by_builder, output_dir, images, bool(built))
-    fetcher = run.fetcher
-    return BuildReport(outputs, sorted(set(fetcher.pulled)), sorted(set(fetcher.cached)), output_dir, built)
+    # Built images are reported under `built`, whichever way the builder then found them.
+    own = {item.pinned for item in built}
+    pulled, cached = set(run.fetcher.pulled) - own, set(run.fetcher.cached) - own
+    return BuildReport(outputs, sorted(pulled), sorted(cached), output_dir, built)
 
 
-def _update_project_lock(project: Project, locked: Locked) -> None:
-    """Record the digests of built images in the project's lock, when it has one and they are new."""
-    if project.lock is not None and project.lock_path.read_text() != locked.text:
+def _update_project_lock(project: Project, resolved_text: str, locked: Locked) -> None:
+    """Record new digests of built images in the project's lock, when it is otherwise up to date.
+
+    An outdated lock is left as it is, so that `moby-asm lock --check` still reports it.
+    """
+    if project.lock is None or project.lock_path.read_text() == locked.text:
+        return
+    if _without_builds(project.lock) == _without_builds(yaml.safe_load(resolved_text)):
         atomic_write_text(project.lock_path, locked.text)
+
+
+def _without_builds(lock: dict[str, Any]) -> list[Any]:
+    """Return the lock's content without the image and digest recorded for context builds."""
+    components = []
+    for item in lock.get("components", ()):
+        source = dict(item.get("source") or {})
+        if "build" in source:
+            source.pop("image", None)
+            source.pop("digest", None)
+        components.append({**item, "source": source})
+    return [components, *(value for key, value in lock.items() if key != "components")]
 
 
 class _Build:

@@ -7,12 +7,12 @@ from moby_asm.engine.connection import EngineError, EngineUnavailable, connect
 from moby_asm.engine.images import (
     BuildFailed,
     ImageBuild,
-    PushRefused,
+    PushFailed,
     build_image,
     load_archive,
     push_image,
     save_image,
 )
 
-__all__ = ["BuildFailed", "EngineError", "EngineUnavailable", "ImageBuild", "PushRefused", "build_image", "connect",
+__all__ = ["BuildFailed", "EngineError", "EngineUnavailable", "ImageBuild", "PushFailed", "build_image", "connect",
            "load_archive", "push_image", "save_image"]

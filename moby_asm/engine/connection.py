@@ -10,11 +10,11 @@ DEFAULT_ENGINE = "unix:///var/run/docker.sock"
 
 
 class EngineError(MobyAsmError):
-    """The Docker Engine refused or failed a request; the message names the component and the step."""
+    """A failed Docker Engine request. The message names the component and the step."""
 
 
 class EngineUnavailable(EngineError):
-    """No Docker Engine answers at the address, or the socket cannot be opened."""
+    """No Docker Engine responds at the address, or the socket cannot be opened."""
 
     def __init__(self, url: str, cause: str):
         self.url = url
@@ -35,7 +35,7 @@ def engine_url(url: str | None = None) -> str:
 
 
 def connect(url: str | None = None, timeout: float = 600):
-    """Return a docker SDK client that has answered a ping; raise EngineUnavailable otherwise."""
+    """Return a docker SDK client whose engine responded to a ping; raise EngineUnavailable otherwise."""
     import docker
     from docker.errors import DockerException
 

@@ -40,8 +40,8 @@ class BuildFailed(EngineError):
         super().__init__(f"component {component!r}: docker build failed: {cause}{tail}")
 
 
-class PushRefused(EngineError):
-    """The registry refused the push of a built image."""
+class PushFailed(EngineError):
+    """The push of a built image to its registry failed."""
 
     def __init__(self, component: str, reference: str, cause: str):
         self.component = component
@@ -51,7 +51,7 @@ class PushRefused(EngineError):
 
 
 class _Log:
-    """Passes each output line on and keeps the last few for an error message."""
+    """A sink for output lines that also keeps the last few for an error message."""
 
     def __init__(self, sink: LineSink):
         self.sink = sink
@@ -103,14 +103,14 @@ def push_image(client, component: str, reference: str, on_line: LineSink,
         stream = client.api.push(repository, tag=tag, stream=True, decode=True)
         for message in cancellable(stream, cancel, f"pushing {reference}"):
             if "error" in message:
-                raise PushRefused(component, reference, message["error"].strip())
+                raise PushFailed(component, reference, message["error"].strip())
             if message.get("status") and not message.get("progressDetail"):
                 on_line(f"{message.get('id', '')} {message['status']}".strip())
             digest = (message.get("aux") or {}).get("Digest") or digest
     except APIError as error:
-        raise PushRefused(component, reference, _explain(error)) from error
+        raise PushFailed(component, reference, _explain(error)) from error
     if digest is None:
-        raise PushRefused(component, reference, "the engine reported no digest")
+        raise PushFailed(component, reference, "the engine reported no digest")
     return digest
 
 

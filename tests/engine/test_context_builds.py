@@ -170,3 +170,20 @@ def test_permission_denied_on_the_socket_is_explained(project, tmp_path):
     assert result.returncode == 1, result.stderr
     assert "permission denied" in result.stderr
     assert "'docker' group" in result.stderr
+
+
+def test_project_lock_records_new_digest_only_when_current(cli, docker_engine, project, tmp_path):
+    cache = tmp_path / "store"
+    assert cli("lock", ".", cwd=project).returncode == 0
+    (project / "components" / "hello" / "note.txt").write_text("changes the context\n")
+
+    built = report(build(cli, project, docker_engine, "--cache", cache))["built"][0]
+
+    lock = yaml.safe_load((project / "assembly.lock").read_text())
+    assert lock["components"][0]["source"]["image"] == built["image"]
+    assert cli("lock", "--check", ".", cwd=project).returncode == 0
+    (project / "assembly.yml").write_text((project / "assembly.yml").read_text() + "description: changed\n")
+    lock_before = (project / "assembly.lock").read_bytes()
+    (project / "components" / "hello" / "note.txt").write_text("changes it again\n")
+    report(build(cli, project, docker_engine, "--cache", cache))
+    assert (project / "assembly.lock").read_bytes() == lock_before
