@@ -78,12 +78,16 @@ class ContextImages:
         return self._build(entry, version, reference)
 
     def _from_registry(self, component: str, reference: str) -> BuiltImage | None:
-        from moby_asm.registry.errors import ImageNotFound
+        from moby_asm.engine import EngineError
+        from moby_asm.registry.errors import ImageNotFound, RegistryError
 
         try:
             digest = self.fetcher.client().resolve(reference).digest
         except ImageNotFound:
             return None
+        except RegistryError as error:
+            raise EngineError(f"component {component!r}: looking up {reference} in its registry failed: {error}; "
+                              "start the registry, or build without --registry") from error
         self._store_from_registry(reference, digest)
         return BuiltImage(component, reference, digest, "pulled")
 

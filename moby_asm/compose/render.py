@@ -10,6 +10,8 @@ label is merged later, by the builder that pulls the image.
 from __future__ import annotations
 
 import hashlib
+import os
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -62,20 +64,26 @@ def image_reference(entry: CatalogEntry, version: ComponentVersion) -> str:
 
 
 def build_context_digest(entry: CatalogEntry, version: ComponentVersion) -> str:
-    """Return the SHA-256 over a build context's files, Dockerfile name and build arguments."""
+    """Return the SHA-256 over a build context, its Dockerfile, target and build arguments.
+
+    Every entry the engine receives counts: regular files by content and mode, symbolic
+    links by target, and folders, empty ones included. A Dockerfile outside the context
+    counts by content too.
+    """
     build = version.source.build
     context = (entry.path.parent / build.context).resolve()
     if not context.is_dir():
         raise ComposeError(f"{entry.path}: build context {build.context!r} of component {entry.name!r} "
-                           f"is not a folder ({context})")
-    if not (context / build.dockerfile).is_file():
+                           f"not found or not a folder ({context})")
+    dockerfile = context / build.dockerfile
+    if not dockerfile.is_file():
         raise ComposeError(f"{entry.path}: build context of component {entry.name!r} has no "
                            f"{build.dockerfile!r}; add it or set 'dockerfile' to the file's name")
     digest = hashlib.sha256()
     try:
-        for path in sorted(p for p in context.rglob("*") if p.is_file()):
-            digest.update(path.relative_to(context).as_posix().encode() + b"\0")
-            digest.update(hashlib.sha256(path.read_bytes()).digest())
+        _hash_tree(context, digest)
+        if not dockerfile.resolve().is_relative_to(context):
+            digest.update(b"dockerfile-content\0" + _file_digest(dockerfile))
     except OSError as error:
         raise ComposeError(f"cannot read the build context of component {entry.name!r}: "
                            f"{error.filename}: {error.strerror}") from error
@@ -83,6 +91,32 @@ def build_context_digest(entry: CatalogEntry, version: ComponentVersion) -> str:
     for key, value in sorted(build.args.items()):
         digest.update(f"arg:{key}={value}\0".encode())
     return digest.hexdigest()
+
+
+def _hash_tree(context: Path, digest) -> None:
+    def fail(error: OSError) -> None:
+        raise error
+
+    for folder, folders, files in os.walk(context, onerror=fail):
+        folders.sort()
+        base = Path(folder)
+        relative = base.relative_to(context).as_posix()
+        digest.update(f"dir:{relative}:{os.lstat(base).st_mode & 0o7777:o}\0".encode())
+        for name in sorted(files + [f for f in folders if (base / f).is_symlink()]):
+            path = base / name
+            status = os.lstat(path)
+            label = f"{relative}/{name}:{status.st_mode:o}\0".encode()
+            if stat.S_ISLNK(status.st_mode):
+                digest.update(b"link:" + label + os.readlink(path).encode() + b"\0")
+            elif stat.S_ISREG(status.st_mode):
+                digest.update(b"file:" + label + _file_digest(path))
+            else:
+                digest.update(b"other:" + label)
+
+
+def _file_digest(path: Path) -> bytes:
+    with open(path, "rb") as stream:
+        return hashlib.file_digest(stream, "sha256").digest()
 
 
 def _kernel(resolution: Resolution, order: dict[str, list[str]], values: dict[str, dict[str, Any]]) -> dict | None:

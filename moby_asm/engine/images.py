@@ -79,6 +79,9 @@ def build_image(client, build: ImageBuild, on_line: LineSink, cancel: threading.
             image_id = _build_message(message, log, build.component) or image_id
     except APIError as error:
         raise BuildFailed(build.component, _explain(error), log.lines) from error
+    except OSError as error:
+        # The SDK reads the context into a tar before the request; an unreadable entry fails there.
+        raise BuildFailed(build.component, f"cannot read {error.filename}: {error.strerror}", log.lines) from error
     if image_id is None:
         raise BuildFailed(build.component, "the engine reported no image", log.lines)
     return image_id

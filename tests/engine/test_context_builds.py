@@ -187,3 +187,34 @@ def test_project_lock_records_new_digest_only_when_current(cli, docker_engine, p
     (project / "components" / "hello" / "note.txt").write_text("changes it again\n")
     report(build(cli, project, docker_engine, "--cache", cache))
     assert (project / "assembly.lock").read_bytes() == lock_before
+
+
+def context_image(cli, project: Path) -> str:
+    result = cli("build", ".", "--dry-run", "--json", cwd=project)
+    assert result.returncode == 0, result.stderr
+    [reference] = json.loads(result.stdout)["contextImages"]
+    return reference
+
+
+def test_context_tag_covers_modes_links_and_folders(cli, project):
+    context = project / "components" / "hello"
+    tags = [context_image(cli, project)]
+    (context / "busybox").chmod(0o700)
+    tags.append(context_image(cli, project))
+    (context / "empty").mkdir()
+    tags.append(context_image(cli, project))
+    (context / "link").symlink_to("busybox")
+    tags.append(context_image(cli, project))
+    (context / "link").unlink()
+    (context / "link").symlink_to("Dockerfile")
+    tags.append(context_image(cli, project))
+
+    assert len(set(tags)) == len(tags)
+
+
+def test_registry_down_names_the_component(cli, docker_engine, project, tmp_path):
+    result = build(cli, project, docker_engine, "--cache", tmp_path / "store", "--registry", "127.0.0.1:9/platform")
+
+    assert result.returncode == 1
+    assert "component 'hello': looking up 127.0.0.1:9/platform/hello:" in result.stderr
+    assert not (project / "dist").exists()
