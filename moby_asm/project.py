@@ -92,7 +92,7 @@ def _still_built(resolution: Resolution, recorded: dict[str, dict[str, str]]) ->
         if source is None or source.build is None:
             continue
         try:
-            current = image_reference(*resolution.selected[name])
+            current = image_reference(*resolution.selected[name], resolution.assembly.platforms[0])
         except ComposeError:
             continue
         if record["image"].rpartition(":")[2] == current.rpartition(":")[2]:

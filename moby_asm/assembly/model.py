@@ -21,7 +21,7 @@ OutputFormat = Literal[
     "vhd", "dynamic-vhd", "vmdk", "gcp", "aws", "rpi3", "oci",
 ]
 BuilderName = Literal["native", "docker", "linuxkit"]
-REGISTRY_PATTERN = re.compile(r"^[a-zA-Z0-9.-]+(:\d+)?(/[a-z0-9]+([._-][a-z0-9]+)*)*$")
+REGISTRY_PATTERN = re.compile(r"^[a-zA-Z0-9]([a-zA-Z0-9.-]*[a-zA-Z0-9])?(:\d+)?(/[a-z0-9]+([._-][a-z0-9]+)*)*$")
 
 
 class BuilderPreferences(StrictModel):
@@ -38,9 +38,19 @@ class BuilderPreferences(StrictModel):
     @field_validator("registry")
     @classmethod
     def _registry(cls, value: str | None) -> str | None:
-        if value is not None and not REGISTRY_PATTERN.match(value):
-            raise ValueError(f"invalid registry {value!r}: expected HOST[:PORT][/PATH] such as 127.0.0.1:5000/platform")
+        problem = registry_problem(value) if value is not None else None
+        if problem:
+            raise ValueError(problem)
         return value
+
+
+def registry_problem(value: str) -> str | None:
+    """Return why `value` is not a registry location HOST[:PORT][/PATH], or None when it is one."""
+    match = REGISTRY_PATTERN.match(value)
+    port = match.group(2) if match else None
+    if match is None or (port is not None and not 0 < int(port[1:]) < 65536):
+        return f"invalid registry {value!r}: expected HOST[:PORT][/PATH] such as 127.0.0.1:5000/platform"
+    return None
 
 
 class KernelOverrides(StrictModel):

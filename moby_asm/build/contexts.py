@@ -18,7 +18,7 @@ from pathlib import Path
 from moby_asm.build.images import ImageFetcher, ImageNotCached
 from moby_asm.catalog.loading import CatalogEntry
 from moby_asm.catalog.model import ComponentVersion
-from moby_asm.compose.render import LOCAL_IMAGE_PREFIX, image_reference
+from moby_asm.compose.render import LOCAL_IMAGE_PREFIX, image_reference, pinned_reference
 from moby_asm.reporter import Reporter
 
 
@@ -34,17 +34,15 @@ class BuiltImage:
     @property
     def pinned(self) -> str:
         """The reference the rendered config names: pinned by digest when a registry holds the image."""
-        if self.reference.startswith(LOCAL_IMAGE_PREFIX):
-            return self.reference
-        return f"{self.reference}@{self.digest}"
+        return pinned_reference(self.reference, self.digest)
 
     def record(self) -> dict[str, str]:
         return {"image": self.reference, "digest": self.digest}
 
 
-def context_reference(entry: CatalogEntry, version: ComponentVersion, registry: str | None) -> str:
+def context_reference(entry: CatalogEntry, version: ComponentVersion, platform: str, registry: str | None) -> str:
     """Return the reference a context image is built as: in `registry` when one is set, else local."""
-    local = image_reference(entry, version)
+    local = image_reference(entry, version, platform)
     if not registry:
         return local
     return f"{registry.rstrip('/')}/{local.removeprefix(LOCAL_IMAGE_PREFIX)}"
@@ -65,7 +63,7 @@ class ContextImages:
         self._client_lock = threading.Lock()
 
     def get(self, entry: CatalogEntry, version: ComponentVersion) -> BuiltImage:
-        reference = context_reference(entry, version, self.registry)
+        reference = context_reference(entry, version, self.fetcher.platform, self.registry)
         stored = self.fetcher.store.resolve(reference)
         if stored is not None and not self.fetcher.options.pull:
             return BuiltImage(entry.name, reference, stored.digest, "cached")
@@ -76,6 +74,22 @@ class ContextImages:
             if found is not None:
                 return found
         return self._build(entry, version, reference)
+
+    def ensure_in_engine(self, entry: CatalogEntry, version: ComponentVersion) -> None:
+        """Build a local-only image again when the engine lacks it, so that `linuxkit build --docker` finds it.
+
+        The engine's build cache usually makes this quick; without it, the engine's image may
+        differ from the recorded digest, as the engine does not build reproducibly.
+        """
+        from docker.errors import ImageNotFound
+
+        reference = context_reference(entry, version, self.fetcher.platform, self.registry)
+        if not reference.startswith(LOCAL_IMAGE_PREFIX):
+            return
+        try:
+            self._engine().images.get(reference)
+        except ImageNotFound:
+            self._build(entry, version, reference)
 
     def _from_registry(self, component: str, reference: str) -> BuiltImage | None:
         from moby_asm.engine import EngineError
@@ -115,9 +129,11 @@ class ContextImages:
     def _save(self, client, component: str, image_id: str, reference: str) -> str:
         from moby_asm.engine import save_image
         from moby_asm.store.archives import import_docker_archive
+        from moby_asm.store.content import STAGING_PREFIX
 
         store = self.fetcher.store
-        with tempfile.TemporaryDirectory(prefix=".save-", dir=store.root) as scratch:
+        # The shared content lock keeps `cache prune` from deleting the folder while it is in use.
+        with store.adding_content(), tempfile.TemporaryDirectory(prefix=STAGING_PREFIX, dir=store.root) as scratch:
             archive = Path(scratch) / "image.tar"
             save_image(client, component, image_id, archive, self.cancel)
             return import_docker_archive(store, archive, reference).digest

@@ -134,11 +134,12 @@ class _Build:
         """Build the context images and pull the others the native builder needs, all in parallel."""
         from moby_asm.build.contexts import ContextImages
 
-        contexts = ContextImages(self.fetcher, self.options.registry or self.project.assembly.builder.registry,
-                                 self.options.engine, self.options.build_network, self.reporter, self.cancel)
-        selected = locked.resolution.selected
-        to_build = [name for name, (_, version) in selected.items()
-                    if version.source is not None and version.source.build is not None]
+        contexts = self.contexts = ContextImages(
+            self.fetcher, self.options.registry or self.project.assembly.builder.registry, self.options.engine,
+            self.options.build_network, self.reporter, self.cancel)
+        selected = self.selected = locked.resolution.selected
+        to_build = self.to_build = [name for name, (_, version) in selected.items()
+                                    if version.source is not None and version.source.build is not None]
         to_pull = []
         if by_builder.keys() & {"native", "docker"}:
             to_pull = sorted({version.source.image for _, version in selected.values()
@@ -179,6 +180,9 @@ class _Build:
 
         local_images = has_built and any(reference.startswith(LOCAL_IMAGE_PREFIX)
                                          for reference in image_references(composition.config))
+        if local_images:
+            for name in self.to_build:
+                self.contexts.ensure_in_engine(*self.selected[name])
         return LinuxKitBuilder().build_config(self.project.folder / "build" / "linuxkit.yml",
                                               self.project.assembly.name, formats, output_dir, self.reporter,
                                               cancel=self.cancel, use_docker=local_images)
@@ -195,7 +199,7 @@ class _Build:
 def _check_options(options: BuildOptions) -> None:
     from typing import get_args
 
-    from moby_asm.assembly.model import REGISTRY_PATTERN, OutputFormat
+    from moby_asm.assembly.model import OutputFormat, registry_problem
 
     if options.offline and options.pull:
         raise UnknownBuilder("--offline and --pull contradict each other; give one of them")
@@ -203,9 +207,9 @@ def _check_options(options: BuildOptions) -> None:
     for output_format in options.formats:
         if output_format not in known:
             raise UnknownBuilder(f"unknown format {output_format!r}; use one of {', '.join(known)}")
-    if options.registry is not None and not REGISTRY_PATTERN.match(options.registry):
-        raise UnknownBuilder(f"invalid --registry {options.registry!r}: expected HOST[:PORT][/PATH], "
-                             "for example 127.0.0.1:5000/platform")
+    problem = registry_problem(options.registry) if options.registry is not None else None
+    if problem:
+        raise UnknownBuilder(f"--registry: {problem}")
 
 
 def _assign_builders(project: Project, formats: list[str], override: str | None) -> dict[str, list[str]]:

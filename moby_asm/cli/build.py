@@ -152,7 +152,8 @@ def _context_images(locked, registry: str | None) -> dict[str, str]:
     from moby_asm.build.contexts import context_reference
     from moby_asm.compose.render import image_reference
 
-    return {image_reference(entry, version): context_reference(entry, version, registry)
+    platform = locked.resolution.assembly.platforms[0]
+    return {image_reference(entry, version, platform): context_reference(entry, version, platform, registry)
             for entry, version in locked.resolution.selected.values()
             if version.source is not None and version.source.build is not None}
 

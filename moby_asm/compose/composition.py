@@ -14,7 +14,7 @@ import yaml
 
 from moby_asm.compose.parameters import parameter_values
 from moby_asm.compose.plan import build_plan
-from moby_asm.compose.render import ComposeError, render_linuxkit
+from moby_asm.compose.render import ComposeError, pinned_reference, render_linuxkit
 from moby_asm.documents import load_document
 from moby_asm.fileio import WriteFailed, remove_stale_staging, replace_folder
 from moby_asm.project import Locked, Project
@@ -40,7 +40,11 @@ def compose(project: Project, locked: Locked, built: dict[str, dict[str, str]] |
 
     `built` maps components made from build contexts to the `image` reference the config
     should name (instead of the local tag) and its manifest `digest`, once they are built.
+    Without it, the builds that the lock records for the current contexts are used.
     """
+    if built is None:
+        built = {name: {"image": pinned_reference(record["image"], record["digest"]), "digest": record["digest"]}
+                 for name, record in locked.built.items()}
     document = load_document(project.assembly_path)
     values = parameter_values(locked.resolution, document)
     config = render_linuxkit(locked.resolution, locked.order, values)
@@ -64,7 +68,9 @@ def _name_built_images(config: dict[str, Any], locked: Locked, built: dict[str, 
     """Replace each built component's local tag in the config by the reference it was built as."""
     from moby_asm.compose.render import image_reference
 
-    renamed = {image_reference(*locked.resolution.selected[name]): record["image"] for name, record in built.items()}
+    platform = locked.resolution.assembly.platforms[0]
+    renamed = {image_reference(*locked.resolution.selected[name], platform): record["image"]
+               for name, record in built.items()}
 
     def rename(value: Any) -> Any:
         if isinstance(value, dict):

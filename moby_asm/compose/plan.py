@@ -78,13 +78,13 @@ def build_plan(resolution: Resolution, order: dict[str, list[str]], config: dict
 
 def _image_step(plan: _Plan, resolution: Resolution, name: str, platforms: list[str]) -> str:
     entry, version = resolution.selected[name]
-    reference = image_reference(entry, version)
+    reference = image_reference(entry, version, platforms[0])
     if version.source.build is not None:
         build = version.source.build
         # The context's content digest, not its absolute path, keys the step, so a project
         # checked out elsewhere reuses the same keys.
         inputs = {"image": reference, "context": build.context,
-                  "contextDigest": build_context_digest(entry, version), "dockerfile": build.dockerfile,
+                  "contextDigest": build_context_digest(entry, version, platforms[0]), "dockerfile": build.dockerfile,
                   "args": dict(sorted(build.args.items())), "target": build.target, "platforms": platforms}
         return plan.add(f"build:{name}", "build-image", inputs, [])
     return plan.add(f"pull:{reference}", "pull", {"image": reference, "platforms": platforms}, [])

@@ -37,7 +37,8 @@ def render_linuxkit(resolution: Resolution, order: dict[str, list[str]],
     kernel = _kernel(resolution, order, values)
     if kernel:
         config["kernel"] = kernel
-    config["init"] = [image_reference(*resolution.selected[name]) for name in order["init"]]
+    platform = resolution.assembly.platforms[0]
+    config["init"] = [image_reference(*resolution.selected[name], platform) for name in order["init"]]
     for stage, section in STAGE_SECTIONS.items():
         entries = [_container(resolution, name, values[name]) for name in order[stage]]
         if entries:
@@ -50,25 +51,31 @@ def render_linuxkit(resolution: Resolution, order: dict[str, list[str]],
     return config
 
 
-def image_reference(entry: CatalogEntry, version: ComponentVersion) -> str:
-    """Return the image a component version runs: its image, or a local tag for a build context."""
+def image_reference(entry: CatalogEntry, version: ComponentVersion, platform: str) -> str:
+    """Return the image a component version runs: its image, or a local tag for a build context and platform."""
     source = version.source
     if source is None:
         raise ComposeError(f"component {entry.name!r} {version.version} has no source to run")
     if source.image is not None:
         return source.image
     if source.build is not None:
-        return f"{LOCAL_IMAGE_PREFIX}{entry.name}:{build_context_digest(entry, version)[:16]}"
+        return f"{LOCAL_IMAGE_PREFIX}{entry.name}:{build_context_digest(entry, version, platform)[:16]}"
     raise ComposeError(f"component {entry.name!r} {version.version} has a path source, which only the "
                        "'files' stage takes; use an image or a build context for containers")
 
 
-def build_context_digest(entry: CatalogEntry, version: ComponentVersion) -> str:
-    """Return the SHA-256 over a build context, its Dockerfile, target and build arguments.
+def pinned_reference(image: str, digest: str) -> str:
+    """Return how a config names a built image: by digest too, unless it exists only on this machine."""
+    return image if image.startswith(LOCAL_IMAGE_PREFIX) else f"{image}@{digest}"
+
+
+def build_context_digest(entry: CatalogEntry, version: ComponentVersion, platform: str) -> str:
+    """Return the SHA-256 over a build context, its Dockerfile, target, build arguments and platform.
 
     Every entry the engine receives counts: regular files by content and mode, symbolic
     links by target, and folders, empty ones included. A Dockerfile outside the context
-    counts by content too.
+    counts by content too. Results are kept for the process while no entry's size, mode
+    or modification time changes, so one build hashes each context once.
     """
     build = version.source.build
     context = (entry.path.parent / build.context).resolve()
@@ -79,39 +86,56 @@ def build_context_digest(entry: CatalogEntry, version: ComponentVersion) -> str:
     if not dockerfile.is_file():
         raise ComposeError(f"{entry.path}: build context of component {entry.name!r} has no "
                            f"{build.dockerfile!r}; add it or set 'dockerfile' to the file's name")
-    digest = hashlib.sha256()
+    settings = f"dockerfile={build.dockerfile}\0target={build.target or ''}\0platform={platform}\0" + "".join(
+        f"arg:{key}={value}\0" for key, value in sorted(build.args.items()))
     try:
-        _hash_tree(context, digest)
-        if not dockerfile.resolve().is_relative_to(context):
-            digest.update(b"dockerfile-content\0" + _file_digest(dockerfile))
+        entries = _context_entries(context)
+        outside = None if dockerfile.resolve().is_relative_to(context) else dockerfile.stat()
+        key = (str(context), settings, tuple((name, _signature(status)) for name, _, status in entries),
+               outside and _signature(outside))
+        if key not in _CONTEXT_DIGESTS:
+            _CONTEXT_DIGESTS[key] = _hash_context(entries, settings, dockerfile if outside else None)
     except OSError as error:
         raise ComposeError(f"cannot read the build context of component {entry.name!r}: "
                            f"{error.filename}: {error.strerror}") from error
-    digest.update(f"dockerfile={build.dockerfile}\0target={build.target or ''}\0".encode())
-    for key, value in sorted(build.args.items()):
-        digest.update(f"arg:{key}={value}\0".encode())
-    return digest.hexdigest()
+    return _CONTEXT_DIGESTS[key]
 
 
-def _hash_tree(context: Path, digest) -> None:
+_CONTEXT_DIGESTS: dict[tuple, str] = {}
+
+
+def _signature(status: os.stat_result) -> tuple[int, int, int]:
+    return status.st_mode, status.st_size, status.st_mtime_ns
+
+
+def _context_entries(context: Path) -> list[tuple[str, Path, os.stat_result]]:
+    """List every entry under `context` (itself included) by relative name, sorted, without following links."""
     def fail(error: OSError) -> None:
         raise error
 
+    entries = []
     for folder, folders, files in os.walk(context, onerror=fail):
         folders.sort()
         base = Path(folder)
-        relative = base.relative_to(context).as_posix()
-        digest.update(f"dir:{relative}:{os.lstat(base).st_mode & 0o7777:o}\0".encode())
+        entries.append((base.relative_to(context).as_posix() + "/", base, os.lstat(base)))
         for name in sorted(files + [f for f in folders if (base / f).is_symlink()]):
             path = base / name
-            status = os.lstat(path)
-            label = f"{relative}/{name}:{status.st_mode:o}\0".encode()
-            if stat.S_ISLNK(status.st_mode):
-                digest.update(b"link:" + label + os.readlink(path).encode() + b"\0")
-            elif stat.S_ISREG(status.st_mode):
-                digest.update(b"file:" + label + _file_digest(path))
-            else:
-                digest.update(b"other:" + label)
+            entries.append((path.relative_to(context).as_posix(), path, os.lstat(path)))
+    return entries
+
+
+def _hash_context(entries: list[tuple[str, Path, os.stat_result]], settings: str, dockerfile: Path | None) -> str:
+    digest = hashlib.sha256()
+    for name, path, status in entries:
+        digest.update(f"{name}\0{status.st_mode:o}\0".encode())
+        if stat.S_ISLNK(status.st_mode):
+            digest.update(os.readlink(path).encode() + b"\0")
+        elif stat.S_ISREG(status.st_mode):
+            digest.update(_file_digest(path))
+    if dockerfile is not None:
+        digest.update(b"dockerfile-content\0" + _file_digest(dockerfile))
+    digest.update(settings.encode())
+    return digest.hexdigest()
 
 
 def _file_digest(path: Path) -> bytes:
@@ -132,7 +156,8 @@ def _kernel(resolution: Resolution, order: dict[str, list[str]], values: dict[st
     if overrides is not None:
         settings.update(overrides.model_dump(exclude_none=True))
     settings = substitute(settings, values[names[0]])
-    kernel = {"image": image_reference(entry, version), "cmdline": settings["cmdline"]}
+    image = image_reference(entry, version, resolution.assembly.platforms[0])
+    kernel = {"image": image, "cmdline": settings["cmdline"]}
     defaults = KernelSettings().model_dump()
     for key in ("binary", "tar", "ucode"):
         if settings.get(key) is not None and settings[key] != defaults.get(key):
@@ -146,7 +171,8 @@ def _container(resolution: Resolution, name: str, values: dict[str, Any]) -> dic
     override = resolution.assembly.config.get(name)
     if override is not None:
         settings = merge_settings(settings, override.to_linuxkit())
-    return {"name": name, "image": image_reference(entry, version), **substitute(settings, values)}
+    image = image_reference(entry, version, resolution.assembly.platforms[0])
+    return {"name": name, "image": image, **substitute(settings, values)}
 
 
 def merge_settings(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:

@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import os
 
-from moby_asm.errors import MobyAsmError
+from moby_asm.errors import InputError, MobyAsmError
 
 DEFAULT_ENGINE = "unix:///var/run/docker.sock"
+ENGINE_SCHEMES = ("unix", "tcp", "http", "https", "ssh", "npipe")
+
+
+class InvalidEngineAddress(InputError):
+    """DOCKER_HOST or --engine is not an address the docker SDK can connect to."""
 
 
 class EngineError(MobyAsmError):
@@ -40,6 +45,10 @@ def connect(url: str | None = None, timeout: float = 600):
     from docker.errors import DockerException
 
     address = engine_url(url)
+    if address.partition("://")[0] not in ENGINE_SCHEMES or not address.partition("://")[2]:
+        source = "--engine" if url else "DOCKER_HOST"
+        raise InvalidEngineAddress(f"invalid Docker Engine address {address!r} (from {source}): use "
+                                   "unix:///PATH/docker.sock, tcp://HOST:PORT or ssh://USER@HOST")
     try:
         client = docker.DockerClient(base_url=address, version="auto", timeout=timeout)
         client.ping()

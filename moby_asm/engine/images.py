@@ -32,12 +32,13 @@ class ImageBuild:
 class BuildFailed(EngineError):
     """`docker build` of a component failed; the engine's last output lines are kept in `log`."""
 
-    def __init__(self, component: str, cause: str, log: list[str]):
+    def __init__(self, component: str, cause: str, log: list[str], dockerfile: Path | None = None):
         self.component = component
         self.cause = cause
         self.log = log
         tail = "".join(f"\n  | {line}" for line in log)
-        super().__init__(f"component {component!r}: docker build failed: {cause}{tail}")
+        source = f" of {dockerfile}" if dockerfile else ""
+        super().__init__(f"component {component!r}: docker build{source} failed: {cause}{tail}")
 
 
 class PushFailed(EngineError):
@@ -76,9 +77,9 @@ def build_image(client, build: ImageBuild, on_line: LineSink, cancel: threading.
     try:
         stream = client.api.build(**{key: value for key, value in options.items() if value is not None})
         for message in cancellable(stream, cancel, f"building {build.component}"):
-            image_id = _build_message(message, log, build.component) or image_id
+            image_id = _build_message(message, log, build) or image_id
     except APIError as error:
-        raise BuildFailed(build.component, _explain(error), log.lines) from error
+        raise BuildFailed(build.component, _explain(error), log.lines, build.context / build.dockerfile) from error
     except OSError as error:
         # The SDK reads the context into a tar before the request; an unreadable entry fails there.
         raise BuildFailed(build.component, f"cannot read {error.filename}: {error.strerror}", log.lines) from error
@@ -87,9 +88,9 @@ def build_image(client, build: ImageBuild, on_line: LineSink, cancel: threading.
     return image_id
 
 
-def _build_message(message: dict, log: _Log, component: str) -> str | None:
+def _build_message(message: dict, log: _Log, build: ImageBuild) -> str | None:
     if "error" in message:
-        raise BuildFailed(component, message["error"].strip(), log.lines)
+        raise BuildFailed(build.component, message["error"].strip(), log.lines, build.context / build.dockerfile)
     if "stream" in message:
         log.add(message["stream"])
     return (message.get("aux") or {}).get("ID")

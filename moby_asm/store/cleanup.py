@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import shutil
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
@@ -48,8 +49,8 @@ def _children(store: ContentStore, descriptor: Descriptor) -> list[Descriptor]:
 def prune(store: ContentStore, keep: set[str] | None) -> PruneResult:
     """Untag the references not in `keep` (none when None), then delete blobs that no reference reaches.
 
-    Temporary files in blobs/sha256 are deleted too: the exclusive content lock proves that
-    no write is in progress, so they were left by interrupted processes.
+    Temporary files in blobs/sha256 and staging folders are deleted too: the exclusive
+    content lock proves that no write is in progress, so interrupted processes left them.
     """
     with store.removing_content():
         removed = [name for name, _ in store.iter_images() if keep is not None and name not in keep]
@@ -63,8 +64,20 @@ def prune(store: ContentStore, keep: set[str] | None) -> PruneResult:
             freed += path.stat().st_size
             count += 1
             path.unlink()
+        freed += _remove_staging(store)
     logger.debug("pruned %d references and %d blobs (%d bytes)", len(removed), count, freed)
     return PruneResult(removed_references=removed, removed_blobs=count, freed_bytes=freed)
+
+
+def _remove_staging(store: ContentStore) -> int:
+    """Delete staging folders left by interrupted imports and return the bytes freed."""
+    from moby_asm.store.content import STAGING_PREFIX
+
+    freed = 0
+    for folder in store.root.glob(f"{STAGING_PREFIX}*"):
+        freed += sum(path.stat().st_size for path in folder.rglob("*") if path.is_file() and not path.is_symlink())
+        shutil.rmtree(folder, ignore_errors=True)
+    return freed
 
 
 def disk_usage(store: ContentStore) -> DiskUsage:

@@ -44,6 +44,8 @@ LAYOUT_VERSION = "1.0.0"
 CHUNK_SIZE = 1 << 20
 BLOB_MODE = 0o444
 TEMPORARY_PREFIX = ".tmp-"
+STAGING_PREFIX = ".staging-"
+"""Folders in the store root where whole images are unpacked before their blobs are stored."""
 DEFAULT_LOCK_TIMEOUT = 300.0
 """Seconds to wait for another process's lock; a pull of large layers can hold the shared lock for minutes."""
 

@@ -126,7 +126,8 @@ def test_failed_build_names_component_and_step_and_keeps_outputs(cli, docker_eng
     result = build(cli, project, docker_engine, "--cache", cache)
 
     assert result.returncode == 1
-    assert "component 'hello': docker build failed" in result.stderr
+    assert "component 'hello': docker build of " in result.stderr
+    assert "hello/Dockerfile failed" in result.stderr
     assert "returned a non-zero code: 7" in result.stderr
     assert "the step says why" in result.stderr
     assert {path.name: path.read_bytes() for path in (project / "dist").iterdir()} == before
@@ -217,4 +218,18 @@ def test_registry_down_names_the_component(cli, docker_engine, project, tmp_path
 
     assert result.returncode == 1
     assert "component 'hello': looking up 127.0.0.1:9/platform/hello:" in result.stderr
+    assert not (project / "dist").exists()
+
+
+@pytest.mark.parametrize(("option", "value", "message"), [
+    ("--registry", "127.0.0.1:99999/platform", "--registry: invalid registry '127.0.0.1:99999/platform'"),
+    ("--registry", "-x", "--registry: invalid registry '-x'"),
+    ("--engine", "foo://bar", "invalid Docker Engine address 'foo://bar' (from --engine)"),
+    ("--engine", "/tmp/docker.sock", "invalid Docker Engine address '/tmp/docker.sock' (from --engine)"),
+])
+def test_invalid_option_values_exit_2(cli, project, tmp_path, option, value, message):
+    result = cli("build", ".", "--cache", tmp_path / "store", option, value, cwd=project)
+
+    assert result.returncode == 2, result.stderr
+    assert message in result.stderr
     assert not (project / "dist").exists()

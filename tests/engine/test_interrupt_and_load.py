@@ -11,6 +11,7 @@ import time
 import docker
 import pytest
 
+from tests.builders.test_linuxkit_builder import fake_bin, recorded_arguments  # noqa: F401 (fixture)
 from tests.engine.test_context_builds import build, make_project, report
 
 WAIT_SECONDS = 60
@@ -49,7 +50,7 @@ def test_ctrl_c_stops_the_build_and_keeps_previous_outputs(cli, docker_engine, t
     assert "build interrupted" in stderr
     assert {path.name: path.read_bytes() for path in (project / "dist").iterdir()} == outputs_before
     assert {path.name: path.read_bytes() for path in (project / "build").iterdir()} == build_folder_before
-    assert not [path for path in cache.rglob("*") if path.name.startswith((".tmp", ".save-"))]
+    assert not [path for path in cache.rglob("*") if path.name.startswith((".tmp", ".staging-"))]
     wait_for(lambda: not engine.containers.list(all=True), "the engine to remove the cancelled build container")
 
 
@@ -94,3 +95,18 @@ def test_docker_builder_refuses_other_formats(cli, tmp_path):
     assert result.returncode == 2
     assert "the docker builder makes only the docker format" in result.stderr
     assert not (project / "dist").exists()
+
+
+def test_linuxkit_builder_finds_local_images_in_the_engine(cli, docker_engine, tmp_path, fake_bin):
+    project = make_project(tmp_path / "project")
+    cache = tmp_path / "store"
+    [built] = report(build(cli, project, docker_engine, "--cache", cache))["built"]
+    engine = docker.DockerClient(base_url=docker_engine, version="auto")
+    engine.images.remove(built["image"], force=True)
+
+    result = report(build(cli, project, docker_engine, "--cache", cache, "--format", "iso-bios"))
+
+    assert [output["format"] for output in result["outputs"]] == ["iso-bios"]
+    assert built["image"] in engine.images.get(built["image"]).tags
+    [arguments] = recorded_arguments(tmp_path)
+    assert "--docker" in arguments

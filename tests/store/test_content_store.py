@@ -418,3 +418,16 @@ def test_concurrent_tagging_keeps_every_reference(tmp_path):
     assert [process.returncode for process in processes] == [0] * workers, errors
     assert len(list(store.iter_images())) == workers * count
     assert [name for name in stored_files(store) if name.startswith(".")] == []
+
+
+def test_prune_removes_abandoned_staging_folders(store):
+    from moby_asm.store.content import STAGING_PREFIX
+
+    staging = store.root / f"{STAGING_PREFIX}left-by-kill"
+    staging.mkdir()
+    (staging / "image.tar").write_bytes(b"x" * 1000)
+
+    result = store.prune()
+
+    assert not staging.exists()
+    assert result.freed_bytes == 1000
