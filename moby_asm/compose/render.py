@@ -9,9 +9,6 @@ label is merged later, by the builder that pulls the image.
 
 from __future__ import annotations
 
-import hashlib
-import os
-import stat
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +17,7 @@ from moby_asm.catalog.model import ComponentVersion, KernelSettings
 from moby_asm.compose.parameters import substitute
 from moby_asm.errors import InputError
 from moby_asm.resolve.resolution import Resolution
+from moby_asm.treehash import tree_digest
 
 EXTENDING_FIELDS = ("binds.add", "capabilities.add")
 STAGE_SECTIONS = {"onboot": "onboot", "service": "services", "onshutdown": "onshutdown"}
@@ -88,59 +86,12 @@ def build_context_digest(entry: CatalogEntry, version: ComponentVersion, platfor
                            f"{build.dockerfile!r}; add it or set 'dockerfile' to the file's name")
     settings = f"dockerfile={build.dockerfile}\0target={build.target or ''}\0platform={platform}\0" + "".join(
         f"arg:{key}={value}\0" for key, value in sorted(build.args.items()))
+    extra = [] if dockerfile.resolve().is_relative_to(context) else [dockerfile]
     try:
-        entries = _context_entries(context)
-        outside = None if dockerfile.resolve().is_relative_to(context) else dockerfile.stat()
-        key = (str(context), settings, tuple((name, _signature(status)) for name, _, status in entries),
-               outside and _signature(outside))
-        if key not in _CONTEXT_DIGESTS:
-            _CONTEXT_DIGESTS[key] = _hash_context(entries, settings, dockerfile if outside else None)
+        return tree_digest(context, settings, extra)
     except OSError as error:
         raise ComposeError(f"cannot read the build context of component {entry.name!r}: "
                            f"{error.filename}: {error.strerror}") from error
-    return _CONTEXT_DIGESTS[key]
-
-
-_CONTEXT_DIGESTS: dict[tuple, str] = {}
-
-
-def _signature(status: os.stat_result) -> tuple[int, int, int]:
-    return status.st_mode, status.st_size, status.st_mtime_ns
-
-
-def _context_entries(context: Path) -> list[tuple[str, Path, os.stat_result]]:
-    """List every entry under `context` (itself included) by relative name, sorted, without following links."""
-    def fail(error: OSError) -> None:
-        raise error
-
-    entries = []
-    for folder, folders, files in os.walk(context, onerror=fail):
-        folders.sort()
-        base = Path(folder)
-        entries.append((base.relative_to(context).as_posix() + "/", base, os.lstat(base)))
-        for name in sorted(files + [f for f in folders if (base / f).is_symlink()]):
-            path = base / name
-            entries.append((path.relative_to(context).as_posix(), path, os.lstat(path)))
-    return entries
-
-
-def _hash_context(entries: list[tuple[str, Path, os.stat_result]], settings: str, dockerfile: Path | None) -> str:
-    digest = hashlib.sha256()
-    for name, path, status in entries:
-        digest.update(f"{name}\0{status.st_mode:o}\0".encode())
-        if stat.S_ISLNK(status.st_mode):
-            digest.update(os.readlink(path).encode() + b"\0")
-        elif stat.S_ISREG(status.st_mode):
-            digest.update(_file_digest(path))
-    if dockerfile is not None:
-        digest.update(b"dockerfile-content\0" + _file_digest(dockerfile))
-    digest.update(settings.encode())
-    return digest.hexdigest()
-
-
-def _file_digest(path: Path) -> bytes:
-    with open(path, "rb") as stream:
-        return hashlib.file_digest(stream, "sha256").digest()
 
 
 def _kernel(resolution: Resolution, order: dict[str, list[str]], values: dict[str, dict[str, Any]]) -> dict | None:
