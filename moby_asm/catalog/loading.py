@@ -98,6 +98,15 @@ class UserConfig(StrictModel):
     """The user's configuration file."""
 
     catalogs: list[str] = Field(default_factory=list)
+    trusted_templates: list[str] = Field(default_factory=list)
+
+
+def user_config() -> UserConfig:
+    """Return the user's configuration, or the defaults when the file does not exist."""
+    path = config_file()
+    if not path.is_file():
+        return UserConfig()
+    return validate_document(load_document(path), UserConfig)
 
 
 def configured_catalogs() -> list[Path]:
