@@ -15,7 +15,7 @@ import sys
 import typer
 
 from moby_asm import __version__
-from moby_asm.cli import build, components, compose, importing, resolve, validate
+from moby_asm.cli import build, components, compose, importing, new, resolve, templates, validate
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -40,6 +40,11 @@ app.command("graph")(resolve.graph)
 app.command("compose")(compose.compose)
 app.command("import")(importing.import_configs)
 app.command("build")(build.build)
+app.command("new")(new.new)
+app.add_typer(templates.publish_app, name="publish")
+app.command("pull")(templates.pull)
+templates.template_app.command("update")(new.update)
+app.add_typer(templates.template_app, name="template")
 app.add_typer(build.cache_app, name="cache")
 
 

@@ -1,0 +1,1 @@
+"""Cookiecutter templates: scaffolding projects, publishing and pulling them, and updating projects."""
