@@ -39,7 +39,7 @@ def import_project(configs: list[Path], folder: Path, name: str, force: bool) ->
         raise ImportError_(f"refusing to import into {folder}; choose a project folder with --output")
     if folder.exists() and not folder.is_dir():
         raise ImportError_(f"{folder} is a file; choose a project folder with --output")
-    if not NAME_PATTERN.match(name):
+    if not NAME_PATTERN.fullmatch(name):
         _invalid_name(name)
     documents = [load_document(path) for path in configs]
     for document in documents:

@@ -82,3 +82,14 @@ def docker_engine():
         pytest.skip(str(missing))
     yield engine.url
     engine.stop()
+
+
+@pytest.fixture(scope="module")
+def registry(tmp_path_factory):
+    """A registry on 127.0.0.1 for one test module; skips when docker-registry or its tools are missing."""
+    from fixtures_registry import run_registry, skip_unless_tools
+
+    skip_unless_tools()
+    running = run_registry(tmp_path_factory.mktemp("registry"))
+    yield running
+    running.stop()

@@ -46,7 +46,7 @@ class BuilderPreferences(StrictModel):
 
 def registry_problem(value: str) -> str | None:
     """Return why `value` is not a registry location HOST[:PORT][/PATH], or None when it is one."""
-    match = REGISTRY_PATTERN.match(value)
+    match = REGISTRY_PATTERN.fullmatch(value)
     port = match.group(2) if match else None
     if match is None or (port is not None and not 0 < int(port[1:]) < 65536):
         return f"invalid registry {value!r}: expected HOST[:PORT][/PATH] such as 127.0.0.1:5000/platform"

@@ -29,7 +29,7 @@ CONTAINER_STAGES = ("onboot", "service", "onshutdown")
 
 
 def check_name(value: str) -> str:
-    if not NAME_PATTERN.match(value):
+    if not NAME_PATTERN.fullmatch(value):
         raise ValueError(
             f"invalid name {value!r}: use lowercase letters, digits and '-', "
             "starting and ending with a letter or digit"
@@ -38,7 +38,7 @@ def check_name(value: str) -> str:
 
 
 def check_platform(value: str) -> str:
-    if not PLATFORM_PATTERN.match(value):
+    if not PLATFORM_PATTERN.fullmatch(value):
         raise ValueError(f"invalid platform {value!r}: expected OS/ARCH such as linux/amd64 or linux/arm64")
     return value
 
@@ -72,7 +72,7 @@ def check_range(value: str) -> str:
 
 
 def check_image(value: str) -> str:
-    if not IMAGE_PATTERN.match(value):
+    if not IMAGE_PATTERN.fullmatch(value):
         raise ValueError(
             f"invalid image reference {value!r}: expected REPOSITORY[:TAG][@sha256:DIGEST], "
             "for example linuxkit/getty:v1.0.0"

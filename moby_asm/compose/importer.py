@@ -164,10 +164,10 @@ class _Importer:
 
     def _local_name(self, image: str, stage: str) -> str:
         base = image.split("@")[0].rsplit("/", 1)[-1].split(":")[0].lower()
-        return self._check_local_name(base if NAME_PATTERN.match(base) else f"{stage}-image")
+        return self._check_local_name(base if NAME_PATTERN.fullmatch(base) else f"{stage}-image")
 
     def _check_local_name(self, name: str) -> str:
-        if not NAME_PATTERN.match(name):
+        if not NAME_PATTERN.fullmatch(name):
             raise ImportError_(f"entry name {name!r} cannot name a component: use lowercase letters, digits and '-'")
         candidate, suffix = name, 2
         while candidate in self.result.components:

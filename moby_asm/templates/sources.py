@@ -1,9 +1,9 @@
 """Find a template by what the user typed: a shipped name, a folder, a git URL or an oci:// reference.
 
 Each source gives a local folder to render, a digest that pins what was rendered, and
-whether its hooks may run. Shipped and local templates are trusted; templates from git
-or a registry run hooks only with `--trust` or when their reference starts with an entry
-of `trusted_templates` in the user's configuration file.
+whether its hooks may run. Shipped and local templates are trusted. Templates from git
+or a registry run hooks only with `--trust`, or when their reference starts with an
+entry of `trusted_templates` in the user's configuration file.
 """
 
 from __future__ import annotations

@@ -45,7 +45,7 @@ class UpdateConflicts(MobyAsmError):
 
 @dataclass
 class UpdateResult:
-    """What an update changed, by path relative to the project."""
+    """The files an update changed, by path relative to the project, and the answers it dropped."""
 
     template: str = ""
     digest: str = ""

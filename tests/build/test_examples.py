@@ -23,7 +23,6 @@ from typing import Any
 
 import pytest
 from fixtures_engine import tag_busybox_base
-from fixtures_registry import run_registry, skip_unless_tools
 
 from moby_asm.build.runner import image_references
 from moby_asm.compose.render import LOCAL_IMAGE_PREFIX
@@ -113,14 +112,6 @@ def isolated_environment(root: Path) -> dict[str, str]:
     docker_config = root / "docker-config"
     docker_config.mkdir(exist_ok=True)
     return {"MOBY_ASM_CONFIG": str(root / "no-config.yml"), "DOCKER_CONFIG": str(docker_config)}
-
-
-@pytest.fixture(scope="module")
-def registry(tmp_path_factory):
-    skip_unless_tools()
-    running = run_registry(tmp_path_factory.mktemp("registry"))
-    yield running
-    running.stop()
 
 
 @pytest.fixture(scope="module")

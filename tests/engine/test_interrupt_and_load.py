@@ -97,7 +97,7 @@ def test_docker_builder_refuses_other_formats(cli, tmp_path):
     assert not (project / "dist").exists()
 
 
-def test_linuxkit_builder_finds_local_images_in_the_engine(cli, docker_engine, tmp_path, fake_bin):
+def test_linuxkit_builder_finds_local_images_in_the_engine(cli, docker_engine, tmp_path, fake_bin):  # noqa: F811
     project = make_project(tmp_path / "project")
     cache = tmp_path / "store"
     [built] = report(build(cli, project, docker_engine, "--cache", cache))["built"]

@@ -5,22 +5,12 @@ from __future__ import annotations
 import json
 import shutil
 
-import pytest
 import yaml
-from fixtures_registry import run_registry, skip_unless_tools
 
 from moby_asm.build.runner import image_references
 from moby_asm.shipped import shipped_folder
 from tests.build.fixture_images import StandInImages
 from tests.build.test_build_end_to_end import make_kernel_image
-
-
-@pytest.fixture(scope="module")
-def registry(tmp_path_factory):
-    skip_unless_tools()
-    running = run_registry(tmp_path_factory.mktemp("registry"))
-    yield running
-    running.stop()
 
 
 def test_published_template_creates_a_project_that_builds(cli, registry, tmp_path):
