@@ -11,8 +11,8 @@ from pathlib import Path
 import yaml
 
 from moby_asm.catalog.loading import default_sources, load_catalog
-from moby_asm.compose.importer import ImportError_, ImportResult, differences, import_config, merge_layers
 from moby_asm.catalog.model import NAME_PATTERN
+from moby_asm.compose.importer import ImportError_, ImportResult, differences, import_config, merge_layers
 from moby_asm.documents import load_document
 from moby_asm.fileio import WriteFailed, remove_stale_staging
 

@@ -97,14 +97,14 @@ class RegistryClient:
             logger.debug("%s for %s is in the store; no request needed", parsed, platform)
             return stored
         with store.adding_content():
-            top = _Pull(self._transport(parsed), parsed, platform, store, progress).run()
+            top = _Pull(self.transport(parsed), parsed, platform, store, progress).run()
             store.tag(str(parsed), top)
         return store.image(str(parsed), platform)
 
     def resolve(self, reference: str) -> Descriptor:
         """Return the descriptor (media type, digest, size) of the manifest or index `reference` names."""
         parsed = parse_reference(reference)
-        descriptor, _, _ = _fetch_manifest(self._transport(parsed), parsed, parsed.target, parsed.digest)
+        descriptor, _, _ = fetch_manifest(self.transport(parsed), parsed, parsed.target, parsed.digest)
         return descriptor
 
     def endpoint(self, reference: Reference) -> str:
@@ -113,7 +113,8 @@ class RegistryClient:
             return self.mirrors[reference.domain]
         return DOCKER_HUB_ENDPOINT if reference.domain == DOCKER_HUB else reference.domain
 
-    def _transport(self, reference: Reference) -> Transport:
+    def transport(self, reference: Reference) -> Transport:
+        """Return the transport for the registry that serves `reference`, one per endpoint."""
         from moby_asm.registry.transport import Transport
 
         endpoint = self.endpoint(reference)
@@ -153,7 +154,7 @@ class _Pull:
         self.requested = parse_platform(platform)
 
     def run(self) -> Descriptor:
-        top, raw, data = _fetch_manifest(self.transport, self.reference, self.reference.target, self.reference.digest)
+        top, raw, data = fetch_manifest(self.transport, self.reference, self.reference.target, self.reference.digest)
         self._store_manifest(top, raw)
         manifest_descriptor, manifest = top, data
         if top.media_type in INDEX_MEDIA_TYPES:
@@ -192,7 +193,7 @@ class _Pull:
     def _child_manifest(self, descriptor: Descriptor) -> Any:
         if self.store.has_blob(descriptor.digest):
             return self.store.read_json(descriptor.digest)
-        fetched, raw, data = _fetch_manifest(self.transport, self.reference, descriptor.digest, descriptor.digest)
+        fetched, raw, data = fetch_manifest(self.transport, self.reference, descriptor.digest, descriptor.digest)
         if fetched.size != descriptor.size:
             raise DigestMismatch(
                 descriptor.digest,
@@ -263,7 +264,7 @@ class _Pull:
         raise InvalidManifest(reference=str(self.reference), host=self.transport.endpoint, reason=reason)
 
 
-def _fetch_manifest(
+def fetch_manifest(
     transport: Transport, reference: Reference, target: str, expected: str | None
 ) -> tuple[Descriptor, bytes, Any]:
     """GET a manifest or index by tag or digest; return its descriptor, raw bytes and parsed JSON."""
@@ -287,7 +288,7 @@ def _download_manifest(transport: Transport, reference: Reference, target: str) 
     response = transport.request_once("GET", path, reference=name, headers={"Accept": ACCEPTED_MANIFEST_TYPES})
     with response:
         if response.status_code == 404:
-            reason = f"the registry has no manifest {target} in {reference.path} ({_error_codes(response)})"
+            reason = f"the registry has no manifest {target} in {reference.path} ({error_codes(response)})"
             raise ImageNotFound(reference=name, host=transport.endpoint, reason=reason)
         _check_ok(response, transport, name)
         raw = _read_limited(response, transport, name)
@@ -317,12 +318,12 @@ def _check_ok(response, transport: Transport, reference: str) -> None:
     if response.status_code != 200:
         message = (
             f"{transport.endpoint} answered HTTP {response.status_code} for {reference} "
-            f"({_error_codes(response)}) on {response.request.method} {response.url}"
+            f"({error_codes(response)}) on {response.request.method} {response.url}"
         )
         raise RegistryError(message, reference=reference, host=transport.endpoint)
 
 
-def _error_codes(response) -> str:
+def error_codes(response) -> str:
     """Return the codes of a registry error body ({"errors": [{"code": ...}]}), or the HTTP reason."""
     try:
         errors = json.loads(response.content or b"{}").get("errors") or []

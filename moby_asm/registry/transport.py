@@ -84,23 +84,25 @@ class Transport:
         self._oras.session.mount("http://", adapter)
         self._oras.session.mount("https://", adapter)
 
-    def request(self, method: str, path: str, *, reference: str, headers: dict | None = None) -> requests.Response:
+    def request(self, method: str, path: str, *, reference: str, headers: dict | None = None,
+                body: bytes | None = None) -> requests.Response:
         """Send a request under the retry policy and return the response with its body not yet read."""
         return self.with_retries(
-            lambda: self.request_once(method, path, reference=reference, headers=headers), reference
+            lambda: self.request_once(method, path, reference=reference, headers=headers, body=body), reference
         )
 
-    def request_once(self, method: str, path: str, *, reference: str, headers: dict | None = None) -> requests.Response:
+    def request_once(self, method: str, path: str, *, reference: str, headers: dict | None = None,
+                     body: bytes | None = None) -> requests.Response:
         """Send one request, responding to an authentication challenge once.
 
         Raise Unauthorized for a final 401 or 403 and RetryableStatus for 429 and 5xx.
         Other statuses, 404 included, are returned for the caller to interpret.
         """
         url = self.base_url + path
-        response = self._send(method, url, headers)
+        response = self._send(method, url, headers, body)
         if response.status_code == 401 and self._authenticate(response, reference):
             response.close()
-            response = self._send(method, url, headers)
+            response = self._send(method, url, headers, body)
         if response.status_code in (401, 403):
             response.close()
             raise Unauthorized(reference=reference, host=self.endpoint, status=response.status_code, hint=self._hint())
@@ -136,12 +138,13 @@ class Transport:
                 raise RegistryError(message, reference=reference, host=self.endpoint) from error
         raise AssertionError("unreachable: the last attempt returns or raises")
 
-    def _send(self, method: str, url: str, headers: dict | None) -> requests.Response:
+    def _send(self, method: str, url: str, headers: dict | None, body: bytes | None = None) -> requests.Response:
         combined = dict(headers or {})
         if self._authorization:
             combined["Authorization"] = self._authorization
         logger.debug("%s %s", method, url)
-        response = self._oras.session.request(method, url, headers=combined, stream=True, timeout=self.timeout)
+        response = self._oras.session.request(method, url, headers=combined, data=body, stream=True,
+                                              timeout=self.timeout)
         logger.debug("%s %s -> HTTP %d", method, url, response.status_code)
         return response
 

@@ -32,7 +32,7 @@ from typing import IO, Any
 from urllib.parse import urlencode, urljoin
 
 from moby_asm.errors import InputError
-from moby_asm.registry.client import MAX_MANIFEST_BYTES, RegistryClient, _error_codes, _fetch_manifest
+from moby_asm.registry.client import MAX_MANIFEST_BYTES, RegistryClient, error_codes, fetch_manifest
 from moby_asm.registry.errors import ImageNotFound, InvalidManifest, RegistryError
 from moby_asm.registry.reference import Reference, parse_reference
 from moby_asm.registry.transport import Transport
@@ -150,7 +150,7 @@ def pull_template(reference: str, destination: Path, *, insecure: set[str] = fro
     destination = Path(destination)
     _require_absent(destination)
     transport = _transport(parsed, insecure)
-    descriptor, _, manifest = _fetch_manifest(transport, parsed, parsed.target, parsed.digest)
+    descriptor, _, manifest = fetch_manifest(transport, parsed, parsed.target, parsed.digest)
     layer = _template_layer(transport, given, descriptor.media_type, manifest)
 
     with tempfile.TemporaryFile() as config, tempfile.TemporaryFile() as archive:
@@ -174,7 +174,7 @@ def list_templates(repository: str, *, insecure: set[str] = frozenset()) -> list
     templates = []
     for tag in _list_tags(transport, parsed):
         tagged = Reference(parsed.domain, parsed.path, tag, None)
-        descriptor, _, manifest = _fetch_manifest(transport, tagged, tag, None)
+        descriptor, _, manifest = fetch_manifest(transport, tagged, tag, None)
         if _artifact_type(descriptor.media_type, manifest) == TEMPLATE_ARTIFACT_TYPE:
             artifact = TemplateArtifact(f"{given}:{tag}", descriptor.digest, _annotations_of(manifest))
             templates.append((tag, artifact))
@@ -387,48 +387,12 @@ def _require_absent(destination: Path) -> None:
 # Registry requests
 
 
-class _BodyTransport(Transport):
-    """A Transport that can also send a request body, for uploads.
-
-    NOTE: Transport.request_once sends no body, so this subclass replaces Transport._send.
-    A `body` parameter on Transport.request_once would make this class unnecessary.
-    """
-
-    _body: bytes | None = None
-
-    def request_with_body(self, method: str, path: str, body: bytes, *, reference: str, headers: dict):
-        """Send one request with `body`, answering an authentication challenge as request_once does."""
-        self._body = body
-        try:
-            return self.request_once(method, path, reference=reference, headers=headers)
-        finally:
-            self._body = None
-
-    def _send(self, method: str, url: str, headers: dict | None):
-        if self._body is None:
-            return super()._send(method, url, headers)
-        combined = dict(headers or {})
-        if self._authorization:
-            combined["Authorization"] = self._authorization
-        return self._oras.session.request(method, url, headers=combined, data=self._body, timeout=self.timeout)
+def _transport(reference: Reference, insecure: set[str]) -> Transport:
+    """Return a transport for the registry of `reference`, set up as image pulls set up theirs."""
+    return RegistryClient(insecure=set(insecure)).transport(reference)
 
 
-def _transport(reference: Reference, insecure: set[str]) -> _BodyTransport:
-    """Return a transport for the registry of `reference`, set up as RegistryClient sets up its own."""
-    client = RegistryClient(insecure=set(insecure))
-    endpoint = client.endpoint(reference)
-    return _BodyTransport(
-        endpoint,
-        plain_http=client._plain_http(endpoint),
-        credential_host=reference.domain,
-        docker_config=client.docker_config,
-        retries=client.retries,
-        timeout=client.timeout,
-        backoff=client.backoff,
-    )
-
-
-def _push_blob(transport: _BodyTransport, reference: Reference, content: bytes, digest: str) -> None:
+def _push_blob(transport: Transport, reference: Reference, content: bytes, digest: str) -> None:
     """Upload `content` unless the repository has it: a POST opens the upload and one PUT completes it."""
     name = str(reference)
     blob_path = f"{reference.path}/blobs/{digest}"
@@ -442,7 +406,7 @@ def _push_blob(transport: _BodyTransport, reference: Reference, content: bytes, 
             location = started.headers.get("Location", "")
         upload = _upload_path(transport, location, digest, name)
         headers = {"Content-Type": "application/octet-stream"}
-        with transport.request_with_body("PUT", upload, content, reference=name, headers=headers) as finished:
+        with transport.request_once("PUT", upload, reference=name, headers=headers, body=content) as finished:
             _expect(finished, (201,), transport, name)
 
     transport.with_retries(attempt, name)
@@ -458,13 +422,13 @@ def _upload_path(transport: Transport, location: str, digest: str, reference: st
     return f"{path}{'&' if '?' in path else '?'}{urlencode({'digest': digest})}"
 
 
-def _push_manifest(transport: _BodyTransport, reference: Reference, manifest: bytes) -> str:
+def _push_manifest(transport: Transport, reference: Reference, manifest: bytes) -> str:
     """PUT the manifest under the reference's tag and return its digest."""
     name = str(reference)
     path = f"{reference.path}/manifests/{reference.tag}"
     headers = {"Content-Type": OCI_MANIFEST_TYPE}
     response = transport.with_retries(
-        lambda: transport.request_with_body("PUT", path, manifest, reference=name, headers=headers), name
+        lambda: transport.request_once("PUT", path, reference=name, headers=headers, body=manifest), name
     )
     with response:
         _expect(response, (201,), transport, name)
@@ -485,7 +449,7 @@ def _list_tags(transport: Transport, reference: Reference) -> list[str]:
         visited.add(path)
         with transport.request("GET", path, reference=name) as response:
             if response.status_code == 404:
-                reason = f"the registry has no repository {reference.path} ({_error_codes(response)})"
+                reason = f"the registry has no repository {reference.path} ({error_codes(response)})"
                 raise ImageNotFound(reference=name, host=transport.endpoint, reason=reason)
             _expect(response, (200,), transport, name)
             tags.update(_tags_of(response, transport, name))
@@ -557,7 +521,7 @@ def _expect(response, statuses: tuple[int, ...], transport: Transport, reference
     if response.status_code not in statuses:
         message = (
             f"{transport.endpoint} answered HTTP {response.status_code} for {reference} "
-            f"({_error_codes(response)}) on {response.request.method} {response.url}"
+            f"({error_codes(response)}) on {response.request.method} {response.url}"
         )
         raise RegistryError(message, reference=reference, host=transport.endpoint)
 
