@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import signal
-from contextlib import contextmanager
 from pathlib import Path
 
 import typer
 
-from moby_asm.cli.output import ConsoleReporter, console, escape, print_json, table
+from moby_asm.cli.output import ConsoleReporter, console, escape, interruptible, print_json, table
 
 CacheOption = typer.Option(None, "--cache", help="Content store folder; default: $MOBY_ASM_CACHE_DIR/store "
                                                   "or the user cache folder.")
@@ -16,8 +14,8 @@ CacheOption = typer.Option(None, "--cache", help="Content store folder; default:
 
 def build(
     assembly: Path = typer.Argument(Path("."), help="The assembly file, or a folder holding assembly.yml."),
-    formats: list[str] = typer.Option(None, "--format", "-f", metavar="FORMAT", help="Output format; repeat for several. "
-                                                                   "Default: the assembly's outputs."),
+    formats: list[str] = typer.Option(None, "--format", "-f", metavar="FORMAT",
+                                      help="Output format; repeat for several. Default: the assembly's outputs."),
     builder: str = typer.Option(None, "--builder", metavar="NAME",
                                 help="native, linuxkit or docker, for every format. Default: native where it can, "
                                      "linuxkit for disk images."),
@@ -55,29 +53,12 @@ def build(
         return
     reporter = ConsoleReporter()
     try:
-        with _sigterm_interrupts():
+        with interruptible("build interrupted; running steps were stopped, the cache is consistent and the "
+                           "previous outputs are in place"):
             report = build_project(project, options, reporter)
-    except KeyboardInterrupt:
-        from moby_asm.errors import Cancelled
-
-        raise Cancelled("build interrupted; running steps were stopped, the cache is consistent and the "
-                        "previous outputs are in place") from None
     finally:
         reporter.close()
     _print_report(report, json)
-
-
-@contextmanager
-def _sigterm_interrupts():
-    """Treat SIGTERM like Ctrl-C while building, so that the same clean-up runs."""
-    def interrupt(signum, frame):
-        raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGTERM, interrupt)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 def _mirrors(values: list[str]) -> dict[str, str]:
@@ -186,7 +167,8 @@ def cache_list(cache: Path = CacheOption, json: bool = typer.Option(False, "--js
     for image in images:
         output.add_row(escape(image["reference"]), image["digest"][:19])
     console().print(output)
-    console().print(f"{usage.blobs} blobs, {_size(usage.total_bytes)}; prune would free {_size(usage.reclaimable_bytes)}")
+    console().print(f"{usage.blobs} blobs, {_size(usage.total_bytes)}; "
+                    f"prune would free {_size(usage.reclaimable_bytes)}")
 
 
 @cache_app.command("prune")

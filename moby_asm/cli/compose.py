@@ -14,7 +14,8 @@ STAGE_TITLES = {"kernel": "kernel", "init": "init", "onboot": "onboot", "service
 
 def compose(
     assembly: Path = typer.Argument(Path("."), help="The assembly file, or a folder holding assembly.yml."),
-    output: Path = typer.Option(None, "--output", "-o", help="Build folder to write; default: build/ beside the assembly."),
+    output: Path = typer.Option(None, "--output", "-o",
+                                help="Build folder to write; default: build/ beside the assembly."),
     locked_only: bool = typer.Option(False, "--locked", help="Fail instead of updating a missing or outdated lock."),
     json: bool = typer.Option(False, "--json", help="Print machine-readable JSON."),
 ) -> None:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from moby_asm.cli.output import ConsoleReporter, console, escape, print_json
+from moby_asm.cli.output import ConsoleReporter, console, escape, interruptible, print_json
 
 
 def new(
@@ -28,7 +28,9 @@ def new(
 
     answers = parse_answers(extra or [])
     reporter = ConsoleReporter()
-    with open_template(template, trust, set(insecure or ())) as source:
+    quiet_cookiecutter()
+    with interruptible("interrupted; no project was written"), open_template(template, trust, set(insecure or ())) \
+            as source:
         rendered = render_project(source, output, answers, no_input, force, reporter)
     if json:
         print_json({"project": str(rendered.folder), "template": source.reference, "digest": source.digest,
@@ -36,6 +38,13 @@ def new(
         return
     console().print(f"created {escape(str(rendered.folder))} from {escape(source.reference)} ({source.digest[:19]})")
     console().print(f"next: moby-asm build {escape(str(rendered.folder))}")
+
+
+def quiet_cookiecutter() -> None:
+    """Keep cookiecutter's log records (with tracebacks of failed hooks) off the terminal; moby-asm reports errors."""
+    import logging
+
+    logging.getLogger("cookiecutter").setLevel(logging.CRITICAL)
 
 
 def parse_answers(values: list[str]) -> dict[str, str]:
@@ -63,7 +72,9 @@ def update(
     """Merge a newer version of the project's template into it, keeping your edits."""
     from moby_asm.templates.update import UpdateConflicts, update_project
 
-    result = update_project(project, template, trust, set(insecure or ()), ConsoleReporter())
+    quiet_cookiecutter()
+    with interruptible("interrupted; run the update again to finish it"):
+        result = update_project(project, template, trust, set(insecure or ()), ConsoleReporter())
     if json:
         print_json(vars(result))
     else:

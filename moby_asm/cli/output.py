@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import cache
 from typing import Any
 
@@ -111,3 +114,23 @@ class ConsoleReporter:
 
     def warning(self, message: str) -> None:
         error_console().print(f"[yellow]warning:[/yellow] {escape(message)}")
+
+
+@contextmanager
+def interruptible(message: str) -> Iterator[None]:
+    """Treat SIGTERM like Ctrl-C in the block, and end both with Cancelled(`message`), exit code 130.
+
+    The work in the block cleans up as it unwinds from the KeyboardInterrupt.
+    """
+    from moby_asm.errors import Cancelled
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    except KeyboardInterrupt:
+        raise Cancelled(message) from None
+    finally:
+        signal.signal(signal.SIGTERM, previous)

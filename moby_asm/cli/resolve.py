@@ -42,7 +42,10 @@ def lock(
     _check_upgrade_names(project, upgrade or [])
     if check:
         new = yaml.safe_load(locked.text)
-        differences = ["no lock file; run 'moby-asm lock'"] if project.lock is None else compare_locks(project.lock, new)
+        if project.lock is None:
+            differences = ["no lock file; run 'moby-asm lock'"]
+        else:
+            differences = compare_locks(project.lock, new)
         if differences:
             raise LockMismatch(project.lock_path, differences)
     else:
@@ -71,7 +74,8 @@ def _report_lock(project, locked, check: bool, json: bool) -> None:
             "order": locked.order,
         })
         return
-    output = table("component", "version", "stage", title=f"{project.assembly.name}: {len(resolution.selected)} components")
+    title = f"{project.assembly.name}: {len(resolution.selected)} components"
+    output = table("component", "version", "stage", title=title)
     for name, (_, version) in resolution.selected.items():
         output.add_row(name, version.version, version.stage)
     console().print(output)

@@ -107,4 +107,11 @@ def is_trusted(reference: str) -> bool:
     """Return whether the user's configuration trusts the hooks of templates under `reference`."""
     from moby_asm.catalog.loading import user_config
 
-    return any(reference.startswith(prefix) for prefix in user_config().trusted_templates if prefix)
+    return any(_under(reference, prefix) for prefix in user_config().trusted_templates if prefix)
+
+
+def _under(reference: str, prefix: str) -> bool:
+    """Return whether `prefix` names `reference` or a whole part of it: a registry, repository or URL path."""
+    if not reference.startswith(prefix):
+        return False
+    return len(reference) == len(prefix) or prefix[-1] in "/:#@" or reference[len(prefix)] in "/:#@"

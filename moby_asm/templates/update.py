@@ -39,8 +39,9 @@ class UpdateConflicts(MobyAsmError):
 
     def __init__(self, names: list[str]):
         self.names = names
-        super().__init__(f"{len(names)} files have conflicts: {', '.join(names)}. Resolve the <<<<<<< markers "
-                         f"(or compare NAME{NEW_SUFFIX} files) and commit the result")
+        super().__init__(f"conflicts in {', '.join(names)}: resolve the <<<<<<< markers, compare "
+                         f"NAME{NEW_SUFFIX} files with their projects' versions, or decide whether to keep a file "
+                         "that the template removed; then commit the result")
 
 
 @dataclass

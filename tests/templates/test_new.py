@@ -103,7 +103,7 @@ def test_answer_that_leaves_the_folder_is_rejected(cli, tmp_path):
     result = cli("new", "--no-input", "-x", "project_name=../escaped", cwd=work)
 
     assert result.returncode == 2
-    assert "leaves the project folder" in result.stderr
+    assert "not a plain file or folder name inside the project" in result.stderr
     assert sorted(path.name for path in tmp_path.iterdir()) == ["work"]
     assert list(work.iterdir()) == []
 
@@ -157,7 +157,8 @@ def test_failing_hook_writes_nothing(cli, tmp_path):
 
     result = cli("new", template, "--no-input", cwd=work)
 
-    assert result.returncode == 1
+    assert result.returncode == 2
+    assert "the name is not allowed" in result.stderr
     assert "a hook of" in result.stderr
     assert list(work.iterdir()) == []
 
@@ -203,3 +204,74 @@ def test_shipped_templates_are_listed_in_the_error(cli, tmp_path):
 
     for name in sorted(path.parent.name for path in shipped_folder("templates").glob("*/cookiecutter.json")):
         assert name in result.stderr
+
+
+@pytest.mark.parametrize("answer", ["/tmp/elsewhere", "a/../../b", ".."])
+def test_answer_with_a_path_in_one_part_is_rejected(cli, tmp_path, answer):
+    template = write_template(tmp_path / "template", {"{{cookiecutter.project_name}}/{{cookiecutter.f}}/a.txt": "x"},
+                              {"project_name": "demo", "f": "data"})
+    work = tmp_path / "work"
+    work.mkdir()
+
+    result = cli("new", template, "--no-input", "-x", f"f={answer}", cwd=work)
+
+    assert result.returncode == 2, result.stderr
+    assert "not a plain file or folder name" in result.stderr
+    assert list(work.iterdir()) == []
+    assert not Path("/tmp/elsewhere").exists()
+
+
+def test_untrusted_template_cannot_reach_python(cli, tmp_path):
+    marker = tmp_path / "escaped"
+    payload = "{{ cycler.__init__.__globals__.os.system('touch " + str(marker) + "') }}"
+    template = write_template(tmp_path / "template", {"{{cookiecutter.project_name}}/assembly.yml": payload})
+    url = git_repository(template, tmp_path / "repository")
+
+    result = cli("new", url, "--no-input", cwd=tmp_path)
+
+    assert result.returncode == 2
+    assert "cannot be rendered" in result.stderr
+    assert not marker.exists()
+    assert not (tmp_path / "demo").exists()
+
+
+def test_rendered_project_must_validate(cli, tmp_path):
+    # From git the template is untrusted, so its own answer checks do not run.
+    url = git_repository(shipped_folder("templates") / "minimal-node", tmp_path / "repository")
+    work = tmp_path / "work"
+    work.mkdir()
+
+    result = cli("new", url, "--no-input", "-x", "kernel_range=not a range", cwd=work)
+
+    assert result.returncode == 2
+    assert "the rendered project is invalid" in result.stderr
+    assert f"{work}/my-node/assembly.yml" in result.stderr
+    assert list(work.iterdir()) == []
+
+
+def test_pre_prompt_hook_of_a_trusted_template_runs(cli, tmp_path):
+    template = hook_template(tmp_path / "template", "pre_prompt",
+                             "import json\npathlib.Path('cookiecutter.json').write_text(json.dumps("
+                             "{'project_name': 'from-hook'}))")
+
+    result = cli("new", template, "--no-input", cwd=tmp_path)
+
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "from-hook" / "assembly.yml").is_file()
+
+
+@pytest.mark.parametrize(("entry", "trusted"), [
+    ("file:///srv/templates/", True),
+    ("file:///srv/templates", True),
+    ("file:///srv/templ", False),
+    ("file:///srv/templates/edge", True),
+    ("file:///srv/templates/ed", False),
+])
+def test_trust_list_entries_match_whole_parts(tmp_path, monkeypatch, entry, trusted):
+    from moby_asm.templates.sources import is_trusted
+
+    config = tmp_path / "config.yml"
+    config.write_text(f"trusted_templates: [{entry!r}]\n")
+    monkeypatch.setenv("MOBY_ASM_CONFIG", str(config))
+
+    assert is_trusted("file:///srv/templates/edge#v2") is trusted

@@ -59,7 +59,7 @@ def test_overlapping_changes_are_marked_and_fail(cli, made):
 
     assert result.returncode == 1
     assert json.loads(result.stdout)["conflicts"] == ["assembly.yml"]
-    assert "1 files have conflicts: assembly.yml" in result.stderr
+    assert "conflicts in assembly.yml" in result.stderr
     text = (project / "assembly.yml").read_text()
     assert "<<<<<<< project\noutputs: [tar]\n=======\noutputs: [oci]\n>>>>>>> new template" in text
 
