@@ -102,6 +102,7 @@ def check_project(project: Path, target: Path) -> None:
 
 def collect_answers(source: TemplateSource, answers: dict[str, Any], no_input: bool) -> dict[str, Any]:
     """Return the cookiecutter context: the template's defaults, `answers` on top, then prompts unless `no_input`."""
+    import click
     from cookiecutter.exceptions import CookiecutterException
     from cookiecutter.generate import generate_context
     from cookiecutter.prompt import prompt_for_config
@@ -119,6 +120,9 @@ def collect_answers(source: TemplateSource, answers: dict[str, Any], no_input: b
             context["cookiecutter"].update(prompt_for_config(context, no_input))
     except (CookiecutterException, ValueError, JinjaError) as error:
         raise TemplateError(f"{source.reference}: an answer or default is invalid: {error}") from error
+    except (EOFError, click.exceptions.Abort) as error:
+        raise TemplateError("standard input ended before every question was answered; answer with "
+                            "-x KEY=VALUE and pass --no-input to take the defaults for the rest") from error
     context["cookiecutter"]["_template"] = source.reference
     context["_cookiecutter"] = public_answers(context["cookiecutter"])
     return context
