@@ -76,19 +76,27 @@ def lock_project(project: Project, upgrade: set[str] | None = None, upgrade_all:
                          locked=locked_versions(project.lock), upgrade=upgrade, upgrade_all=upgrade_all,
                          locked_providers=(project.lock or {}).get("capabilities"))
     order = boot_order(resolution, locate)
-    _warn_unpinned(resolution, reporter)
     built = _still_built(resolution, built_images(project.lock))
+    _warn_unpinned(resolution, built, reporter)
     text = render_lock(resolution, order, project.assembly_path, built)
     return Locked(resolution, order, text, project.assembly_path, built)
 
 
 def _still_built(resolution: Resolution, recorded: dict[str, dict[str, str]]) -> dict[str, dict[str, str]]:
-    """Keep the recorded builds whose tag, a hash of the build context, still matches the context."""
+    """Keep the recorded images that still apply.
+
+    A pinned image applies while the descriptor names the same tag without a digest; a
+    built image while its tag, a hash of the build context, matches the context.
+    """
     from moby_asm.compose.render import ComposeError, image_reference
 
     kept = {}
     for name, record in recorded.items():
         source = resolution.selected[name][1].source if name in resolution.selected else None
+        if source is not None and source.image is not None:
+            if record["image"] == source.image:
+                kept[name] = record
+            continue
         if source is None or source.build is None:
             continue
         try:
@@ -100,9 +108,10 @@ def _still_built(resolution: Resolution, recorded: dict[str, dict[str, str]]) ->
     return kept
 
 
-def _warn_unpinned(resolution: Resolution, reporter: Reporter) -> None:
+def _warn_unpinned(resolution: Resolution, pinned: dict[str, dict[str, str]], reporter: Reporter) -> None:
     unpinned = sorted(name for name, (_, version) in resolution.selected.items()
-                      if version.source is not None and version.source.image and "@sha256:" not in version.source.image)
+                      if version.source is not None and version.source.image and "@sha256:" not in version.source.image
+                      and name not in pinned)
     if unpinned:
-        reporter.warning(f"{len(unpinned)} images are referenced by tag without a digest ({', '.join(unpinned)}); "
-                         "the lock records their tags only")
+        reporter.warning(f"{len(unpinned)} images are not pinned to a digest yet ({', '.join(unpinned)}); "
+                         "'moby-asm build' records their digests in the lock when it pulls them")

@@ -89,7 +89,9 @@ class ImageFetcher:
         try:
             image = self.store.image(stored_name(reference), self.platform)
         except StoreError:
-            return None
+            image = self._stored_by_digest(reference)
+            if image is None:
+                return None
         try:
             for descriptor in [image.manifest, *image.layers]:
                 self.store.verify_blob(descriptor.digest)
@@ -97,6 +99,22 @@ class ImageFetcher:
             if self.options.offline:
                 raise CorruptCache(reference, str(error)) from error
             self.reporter.warning(f"{reference}: a cached blob was damaged and is fetched again ({error})")
+            return None
+        return image
+
+    def _stored_by_digest(self, reference: str):
+        """Return the image a digest-pinned reference names when the store holds that digest under another name."""
+        from moby_asm.store.errors import StoreError
+        from moby_asm.store.images import load_image
+
+        digest = reference.partition("@")[2]
+        if not digest or not self.store.has_blob(digest):
+            return None
+        try:
+            descriptor = self.store.describe_manifest(digest)
+            image = load_image(self.store, reference, descriptor, self.platform)
+            self.store.tag(stored_name(reference), descriptor)
+        except StoreError:
             return None
         return image
 

@@ -14,7 +14,7 @@ The steps, in order:
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +23,7 @@ import yaml
 from moby_asm.builders.base import BuildJob, BuildOutput
 from moby_asm.compose import Composition, compose, write_composition
 from moby_asm.compose.plan import NATIVE_FORMATS, builder_for
-from moby_asm.compose.render import LOCAL_IMAGE_PREFIX
+from moby_asm.compose.render import LOCAL_IMAGE_PREFIX, pinned_reference
 from moby_asm.errors import InputError
 from moby_asm.fileio import WriteFailed, atomic_write_text
 from moby_asm.project import Locked, Project, lock_project
@@ -81,9 +81,8 @@ def build_project(project: Project, options: BuildOptions, reporter: Reporter | 
     run = _Build(project, options, StepRunner(options.jobs, reporter, cancel), reporter, cancel)
     images, built = run.images(locked, by_builder)
     resolved_text = locked.text
-    locked = locked.with_built({item.component: item.record() for item in built})
-    composition = compose(project, locked, {item.component: {"image": item.pinned, "digest": item.digest}
-                                            for item in built})
+    locked = locked.with_built({**run.pins(locked), **{item.component: item.record() for item in built}})
+    composition = compose(project, locked)
     write_composition(composition, project.folder / "build", project.folder)
     _update_project_lock(project, resolved_text, locked)
     outputs = run.outputs(composition, by_builder, output_dir, images, bool(built))
@@ -105,13 +104,13 @@ def _update_project_lock(project: Project, resolved_text: str, locked: Locked) -
 
 
 def _without_builds(lock: dict[str, Any]) -> list[Any]:
-    """Return the lock's content without the image and digest recorded for context builds."""
+    """Return the lock's content without the digests recorded for images and the images of context builds."""
     components = []
     for item in lock.get("components", ()):
         source = dict(item.get("source") or {})
+        source.pop("digest", None)
         if "build" in source:
             source.pop("image", None)
-            source.pop("digest", None)
         components.append({**item, "source": source})
     return [components, *(value for key, value in lock.items() if key != "components")]
 
@@ -140,16 +139,33 @@ class _Build:
         selected = self.selected = locked.resolution.selected
         to_build = self.to_build = [name for name, (_, version) in selected.items()
                                     if version.source is not None and version.source.build is not None]
-        to_pull = []
-        if by_builder.keys() & {"native", "docker"}:
-            to_pull = sorted({version.source.image for _, version in selected.values()
-                              if version.source is not None and version.source.image})
+        # A tag-only image that the lock pins is fetched by its digest, so other content under the tag is refused.
+        self.pulled_as = {name: pinned_reference(version.source.image, locked.built[name]["digest"])
+                          if name in locked.built and "@" not in version.source.image else version.source.image
+                          for name, (_, version) in selected.items()
+                          if version.source is not None and version.source.image}
+        to_pull = sorted(set(self.pulled_as.values())) if by_builder.keys() & {"native", "docker"} else []
         steps = [(f"build {name}", lambda name=name: contexts.get(*selected[name])) for name in to_build]
         steps += [(f"pull {reference}", lambda reference=reference: self.fetcher.fetch(reference))
                   for reference in to_pull]
         results = self.steps.run(steps)
         built = results[:len(to_build)]
         return dict(zip(to_pull, results[len(to_build):], strict=True)), built
+
+    def pins(self, locked: Locked) -> dict[str, dict[str, str]]:
+        """Return the digest each tag-only image of the selection had when it was pulled or found in the store."""
+        from moby_asm.build.images import stored_name
+
+        pins = {}
+        for name, reference in self.pulled_as.items():
+            image = locked.resolution.selected[name][1].source.image
+            if "@" in image:
+                continue
+            stored = self.fetcher.store.resolve(stored_name(reference))
+            digest = reference.partition("@")[2] or (stored.digest if stored is not None else None)
+            if digest:
+                pins[name] = {"image": image, "digest": digest}
+        return pins
 
     def outputs(self, composition: Composition, by_builder: dict[str, list[str]], output_dir: Path,
                 images: dict[str, Any], has_built: bool) -> list[BuildOutput]:
@@ -168,8 +184,11 @@ class _Build:
         from moby_asm.builders.native import NativeBuilder
 
         for reference in image_references(composition.config):
+            # An image pulled by tag is rendered pinned to the digest that pull found.
+            unpinned = reference.partition("@")[0]
             if reference not in images:
-                images[reference] = self.fetcher.fetch(reference)
+                images[reference] = (replace(images[unpinned], reference=reference) if unpinned in images
+                                     else self.fetcher.fetch(reference))
         job = BuildJob(self.project.assembly.name, composition.config, formats, self.platform, output_dir,
                        images.__getitem__, self.fetcher.store.blob_path)
         return NativeBuilder().build(job, self.reporter)

@@ -70,7 +70,7 @@ def _name_built_images(config: dict[str, Any], locked: Locked, built: dict[str, 
 
     platform = locked.resolution.assembly.platforms[0]
     renamed = {image_reference(*locked.resolution.selected[name], platform): record["image"]
-               for name, record in built.items()}
+               for name, record in built.items() if name in locked.resolution.selected}
 
     def rename(value: Any) -> Any:
         if isinstance(value, dict):

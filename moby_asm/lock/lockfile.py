@@ -97,11 +97,11 @@ def locked_versions(lock: dict[str, Any] | None) -> dict[str, str]:
 
 
 def built_images(lock: dict[str, Any] | None) -> dict[str, dict[str, str]]:
-    """Return the image and digest recorded for each component built from a context, by name."""
+    """Return the image and digest recorded for each component, built from a context or pinned, by name."""
     result = {}
     for item in (lock or {}).get("components", ()):
         source = item.get("source") if isinstance(item, dict) else None
-        if isinstance(source, dict) and "build" in source and source.get("image") and source.get("digest"):
+        if isinstance(source, dict) and source.get("image") and source.get("digest"):
             result[item["name"]] = {"image": str(source["image"]), "digest": str(source["digest"])}
     return result
 
@@ -160,8 +160,10 @@ def _component(resolution: Resolution, name: str, built: dict[str, str] | None) 
 def _source(source, built: dict[str, str] | None) -> dict[str, Any]:
     if source.image is not None:
         reference, _, digest = source.image.partition("@")
-        # NOTE: an image without a digest in its descriptor is recorded by tag only;
-        # the digest is filled in when the image is pulled from a registry.
+        # A tag-only image is pinned to the digest its last pull or `moby-asm lock` found.
+        # NOTE: until then (a lock made offline, before any build) the digest is null.
+        if not digest and built and built["image"] == reference:
+            digest = built["digest"]
         return {"image": reference, "digest": digest or None}
     if source.build is not None:
         item = {"build": source.build.model_dump(exclude_defaults=True)}

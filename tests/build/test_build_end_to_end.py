@@ -12,7 +12,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
-
+import yaml
 from fixtures_registry import MissingTool, _run, check_tools, make_busybox_image, push, run_registry
 
 KERNEL_BYTES = b"not a real kernel, but bytes the build must copy unchanged\n"
@@ -177,3 +177,31 @@ def test_linuxkit_formats_need_linuxkit(cli, project, first_build, tmp_path):
     assert result.returncode == 1
     assert "linuxkit is not installed" in result.stderr
     assert "the native builder makes tar, kernel+initrd" in result.stderr
+
+
+def test_locked_digest_wins_over_a_moved_tag(cli, tmp_path):
+    try:
+        check_tools()
+    except MissingTool as missing:
+        pytest.skip(str(missing))
+    registry = run_registry(tmp_path / "registry")
+    try:
+        first_image = make_busybox_image(registry.url, "test/moving", "1", {"capabilities": ["CAP_CHOWN"]})
+        components = tmp_path / "project" / "components"
+        components.mkdir(parents=True)
+        (components / "moving.yml").write_text(descriptor("moving", "service", first_image))
+        (tmp_path / "project" / "assembly.yml").write_text("name: moving\nrequires: [moving]\noutputs: [tar]\n")
+        assert moby_asm(cli, tmp_path / "project", "lock", ".").returncode == 0
+        first = moby_asm(cli, tmp_path / "project", "build", ".", "--cache", tmp_path / "a", "--json")
+        assert first.returncode == 0, first.stderr
+        pinned = yaml.safe_load((tmp_path / "project" / "assembly.lock").read_text())["components"][0]["source"]
+        make_busybox_image(registry.url, "test/moving", "1", {"capabilities": ["CAP_KILL"]})
+
+        second = moby_asm(cli, tmp_path / "project", "build", ".", "--cache", tmp_path / "b", "--json")
+    finally:
+        registry.stop()
+
+    assert second.returncode == 0, second.stderr
+    assert pinned["digest"].startswith("sha256:")
+    assert json.loads(second.stdout)["pulled"] == [f"{first_image}@{pinned['digest']}"]
+    assert json.loads(second.stdout)["outputs"][0]["digest"] == json.loads(first.stdout)["outputs"][0]["digest"]

@@ -250,6 +250,21 @@ def test_rebuild_pulls_nothing(builds, example):
 
     assert sorted(first["pulled"]) == sorted(set(references) - set(local))
     assert second["pulled"] == [], "the second build pulled images that the first stored in the same --cache"
-    assert sorted(second["cached"]) == sorted(set(references) - set(local))
+    # The first build pinned every tag in the project's lock, so the second fetches by digest.
+    assert sorted(reference.partition("@")[0] for reference in second["cached"]) == \
+        sorted(set(references) - set(local))
+    assert all("@sha256:" in reference for reference in second["cached"])
     assert [item["how"] for item in first["built"]] == ["built"] * len(local)
     assert [item["how"] for item in second["built"]] == ["cached"] * len(local)
+
+
+@pytest.mark.parametrize("example", EXAMPLES)
+def test_build_pins_every_image_in_the_lock(builds, example):
+    build = builds.get(example, 1)
+    build.report()
+
+    lock = read_yaml(build.project / "assembly.lock")
+
+    sources = [component["source"] for component in lock["components"] if "source" in component]
+    unpinned = [source for source in sources if "path" not in source and not source.get("digest")]
+    assert unpinned == []

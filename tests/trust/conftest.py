@@ -1,0 +1,77 @@
+"""Fixtures for signing tests: a registry on 127.0.0.1, key pairs, and the command line with the trust commands."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from moby_asm.trust.keys import generate_key, load_private_key, load_public_key
+
+# Runs the command line with the trust commands added as moby_asm/cli/main.py is meant to add them.
+CLI_SCRIPT = """
+import sys
+from moby_asm.cli import main, trust
+names = {info.name for info in main.app.registered_commands} | {info.name for info in main.app.registered_groups}
+if "sign" not in names:
+    main.app.add_typer(trust.key_app, name="key")
+    main.app.command("sign")(trust.sign)
+    main.app.command("verify")(trust.verify)
+sys.argv[0] = "moby-asm"
+main.run()
+"""
+
+
+@dataclass(frozen=True)
+class KeyPair:
+    """Key files made for a test, and the keys loaded from them."""
+
+    private_path: Path
+    public_path: Path
+    key_id: str
+
+    @property
+    def private_key(self):
+        return load_private_key(self.private_path)
+
+    @property
+    def public_key(self):
+        return load_public_key(self.public_path)
+
+
+def make_key_pair(folder: Path, name: str) -> KeyPair:
+    """Write an unencrypted key pair NAME.key and NAME.pub into `folder`."""
+    folder.mkdir(parents=True, exist_ok=True)
+    identifier = generate_key(folder / f"{name}.key", folder / f"{name}.pub", None)
+    return KeyPair(folder / f"{name}.key", folder / f"{name}.pub", identifier)
+
+
+def run_cli(*args: object, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """Run moby-asm with the trust commands; MOBY_ASM_KEY_PASSWORD is passed only through `env`."""
+    environment = {key: value for key, value in os.environ.items() if key != "MOBY_ASM_KEY_PASSWORD"}
+    environment.update({"NO_COLOR": "1", "COLUMNS": "400", **(env or {})})
+    return subprocess.run([sys.executable, "-c", CLI_SCRIPT, *map(str, args)], cwd=cwd, env=environment,
+                          capture_output=True, text=True, timeout=60, check=False, stdin=subprocess.DEVNULL)
+
+
+@pytest.fixture(scope="package", autouse=True)
+def isolated_environment(tmp_path_factory) -> Iterator[None]:
+    """Keep requests to 127.0.0.1 off any proxy, read no Docker config of the user and no key password."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("NO_PROXY", "127.0.0.1,localhost,::1")
+        patch.setenv("no_proxy", "127.0.0.1,localhost,::1")
+        patch.setenv("DOCKER_CONFIG", str(tmp_path_factory.mktemp("docker-config")))
+        patch.delenv("MOBY_ASM_KEY_PASSWORD", raising=False)
+        yield
+
+
+@pytest.fixture(scope="module")
+def keys(tmp_path_factory) -> dict[str, KeyPair]:
+    """Two unrelated key pairs, "alice" and "bob"."""
+    folder = tmp_path_factory.mktemp("keys")
+    return {name: make_key_pair(folder, name) for name in ("alice", "bob")}
