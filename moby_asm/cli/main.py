@@ -15,7 +15,7 @@ import sys
 import typer
 
 from moby_asm import __version__
-from moby_asm.cli import build, components, compose, importing, new, resolve, templates, validate
+from moby_asm.cli import build, components, compose, importing, new, resolve, templates, trust, validate
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -45,6 +45,9 @@ app.add_typer(templates.publish_app, name="publish")
 app.command("pull")(templates.pull)
 templates.template_app.command("update")(new.update)
 app.add_typer(templates.template_app, name="template")
+app.add_typer(trust.key_app, name="key")
+app.command("sign")(trust.sign)
+app.command("verify")(trust.verify)
 app.add_typer(build.cache_app, name="cache")
 
 

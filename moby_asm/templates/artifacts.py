@@ -29,11 +29,12 @@ import zlib
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import IO, Any
-from urllib.parse import urlencode, urljoin
+from urllib.parse import urljoin
 
 from moby_asm.errors import InputError
 from moby_asm.registry.client import MAX_MANIFEST_BYTES, RegistryClient, error_codes, fetch_manifest
 from moby_asm.registry.errors import ImageNotFound, InvalidManifest, RegistryError
+from moby_asm.registry.push import OCI_MANIFEST_TYPE, expect_status, push_blob, push_manifest, sha256_digest
 from moby_asm.registry.reference import Reference, parse_reference
 from moby_asm.registry.transport import Transport
 from moby_asm.store.errors import DigestMismatch
@@ -41,7 +42,6 @@ from moby_asm.store.errors import DigestMismatch
 TEMPLATE_ARTIFACT_TYPE = "application/vnd.moby-asm.template.v1"
 TEMPLATE_LAYER_TYPE = "application/vnd.moby-asm.template.layer.v1.tar+gzip"
 
-OCI_MANIFEST_TYPE = "application/vnd.oci.image.manifest.v1+json"
 EMPTY_CONFIG_BYTES = b"{}"
 EMPTY_CONFIG = {
     "mediaType": "application/vnd.oci.empty.v1+json",
@@ -133,9 +133,9 @@ def publish_template(folder: Path, reference: str, *, insecure: set[str] = froze
     manifest = _manifest_bytes(layer, annotations)
 
     transport = _transport(parsed, insecure)
-    _push_blob(transport, parsed, EMPTY_CONFIG_BYTES, EMPTY_CONFIG["digest"])
-    _push_blob(transport, parsed, layer, _sha256(layer))
-    digest = _push_manifest(transport, parsed, manifest)
+    push_blob(transport, parsed, EMPTY_CONFIG_BYTES, EMPTY_CONFIG["digest"])
+    push_blob(transport, parsed, layer, _sha256(layer))
+    digest = push_manifest(transport, parsed, manifest)
     return TemplateArtifact(given, digest, annotations)
 
 
@@ -392,53 +392,6 @@ def _transport(reference: Reference, insecure: set[str]) -> Transport:
     return RegistryClient(insecure=set(insecure)).transport(reference)
 
 
-def _push_blob(transport: Transport, reference: Reference, content: bytes, digest: str) -> None:
-    """Upload `content` unless the repository has it: a POST opens the upload and one PUT completes it."""
-    name = str(reference)
-    blob_path = f"{reference.path}/blobs/{digest}"
-
-    def attempt() -> None:
-        with transport.request_once("HEAD", blob_path, reference=name) as existing:
-            if existing.status_code == 200:
-                return
-        with transport.request_once("POST", f"{reference.path}/blobs/uploads/", reference=name) as started:
-            _expect(started, (202,), transport, name)
-            location = started.headers.get("Location", "")
-        upload = _upload_path(transport, location, digest, name)
-        headers = {"Content-Type": "application/octet-stream"}
-        with transport.request_once("PUT", upload, reference=name, headers=headers, body=content) as finished:
-            _expect(finished, (201,), transport, name)
-
-    transport.with_retries(attempt, name)
-
-
-def _upload_path(transport: Transport, location: str, digest: str, reference: str) -> str:
-    """Return the upload URL from a Location header, relative to the transport's /v2/ URL, with the digest."""
-    url = urljoin(transport.base_url, location)
-    if not location or not url.startswith(transport.base_url):
-        message = f"{transport.endpoint} returned the upload location {location!r} for {reference}, not one of its own"
-        raise RegistryError(message, reference=reference, host=transport.endpoint)
-    path = url.removeprefix(transport.base_url)
-    return f"{path}{'&' if '?' in path else '?'}{urlencode({'digest': digest})}"
-
-
-def _push_manifest(transport: Transport, reference: Reference, manifest: bytes) -> str:
-    """PUT the manifest under the reference's tag and return its digest."""
-    name = str(reference)
-    path = f"{reference.path}/manifests/{reference.tag}"
-    headers = {"Content-Type": OCI_MANIFEST_TYPE}
-    response = transport.with_retries(
-        lambda: transport.request_once("PUT", path, reference=name, headers=headers, body=manifest), name
-    )
-    with response:
-        _expect(response, (201,), transport, name)
-        stored = response.headers.get("Docker-Content-Digest")
-    digest = _sha256(manifest)
-    if stored and stored != digest:
-        raise DigestMismatch(digest, stored, reference=name, host=transport.endpoint)
-    return digest
-
-
 def _list_tags(transport: Transport, reference: Reference) -> list[str]:
     """Return the repository's tags, following the Link header of each page of the tag list."""
     name = reference.name
@@ -451,7 +404,7 @@ def _list_tags(transport: Transport, reference: Reference) -> list[str]:
             if response.status_code == 404:
                 reason = f"the registry has no repository {reference.path} ({error_codes(response)})"
                 raise ImageNotFound(reference=name, host=transport.endpoint, reason=reason)
-            _expect(response, (200,), transport, name)
+            expect_status(response, (200,), transport, name)
             tags.update(_tags_of(response, transport, name))
             link = response.links.get("next", {}).get("url")
         path = _next_page_path(transport, link)
@@ -490,7 +443,7 @@ def _download_blob(transport: Transport, reference: Reference, given: str, descr
             if response.status_code == 404:
                 reason = f"blob {digest} is missing from the registry"
                 raise ImageNotFound(reference=given, host=transport.endpoint, reason=reason)
-            _expect(response, (200,), transport, name)
+            expect_status(response, (200,), transport, name)
             for chunk in response.iter_content(CHUNK_SIZE):
                 received += len(chunk)
                 if received > size:
@@ -515,15 +468,6 @@ def _checked_descriptor(transport: Transport, given: str, descriptor: Any) -> tu
         reason = f"blob {digest} has size {size!r}; expected 0 to {limit} bytes"
         raise InvalidManifest(reference=given, host=transport.endpoint, reason=reason)
     return digest, size
-
-
-def _expect(response, statuses: tuple[int, ...], transport: Transport, reference: str) -> None:
-    if response.status_code not in statuses:
-        message = (
-            f"{transport.endpoint} answered HTTP {response.status_code} for {reference} "
-            f"({error_codes(response)}) on {response.request.method} {response.url}"
-        )
-        raise RegistryError(message, reference=reference, host=transport.endpoint)
 
 
 # Manifests
@@ -578,4 +522,4 @@ def _parse(reference: str) -> tuple[str, Reference]:
 
 
 def _sha256(content: bytes) -> str:
-    return f"sha256:{hashlib.sha256(content).hexdigest()}"
+    return sha256_digest(content)
