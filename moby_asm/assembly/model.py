@@ -11,6 +11,7 @@ from pydantic import Field, field_validator
 from moby_asm.catalog.model import FileEntry, Platform, Requirement, SemanticVersion, Volume, check_name
 from moby_asm.catalog.runtime import ContainerConfig
 from moby_asm.documents import Document, StrictModel, load_document, validate_document
+from moby_asm.trust.policy import TrustPolicy
 
 ASSEMBLY_FILE = "assembly.yml"
 DEFAULT_PLATFORM = "linux/amd64"
@@ -82,6 +83,7 @@ class Assembly(StrictModel):
     volumes: list[Volume] = Field(default_factory=list)
     outputs: list[OutputFormat] = Field(default_factory=lambda: ["kernel+initrd"])
     builder: BuilderPreferences = Field(default_factory=BuilderPreferences)
+    trust: TrustPolicy | None = None
 
     _name = field_validator("name")(check_name)
 

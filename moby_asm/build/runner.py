@@ -60,6 +60,7 @@ class BuildReport:
     cached: list[str]
     output_dir: Path
     built: list[Any] = field(default_factory=list)
+    verified: dict[str, list[str]] = field(default_factory=dict)
 
 
 class UnknownBuilder(InputError):
@@ -82,6 +83,7 @@ def build_project(project: Project, options: BuildOptions, reporter: Reporter | 
     images, built = run.images(locked, by_builder)
     resolved_text = locked.text
     locked = locked.with_built({**run.pins(locked), **{item.component: item.record() for item in built}})
+    verified = run.verify(locked)
     composition = compose(project, locked)
     write_composition(composition, project.folder / "build", project.folder)
     _update_project_lock(project, resolved_text, locked)
@@ -89,7 +91,7 @@ def build_project(project: Project, options: BuildOptions, reporter: Reporter | 
     # Built images are reported under `built`, whichever way the builder then found them.
     own = {item.pinned for item in built}
     pulled, cached = set(run.fetcher.pulled) - own, set(run.fetcher.cached) - own
-    return BuildReport(outputs, sorted(pulled), sorted(cached), output_dir, built)
+    return BuildReport(outputs, sorted(pulled), sorted(cached), output_dir, built, verified)
 
 
 def _update_project_lock(project: Project, resolved_text: str, locked: Locked) -> None:
@@ -166,6 +168,24 @@ class _Build:
             if digest:
                 pins[name] = {"image": image, "digest": digest}
         return pins
+
+    def verify(self, locked: Locked) -> dict[str, list[str]]:
+        """Check every image that a trust rule covers, by the digest the build uses; return the key ids by image."""
+        from moby_asm.trust.policy import PolicyViolation, enforce, load_policy
+
+        policy = load_policy(self.project.assembly.trust, self.project.assembly_path)
+        references = [pinned_reference(record["image"], record["digest"]) for record in locked.built.values()]
+        references += [image for image in self.pulled_as.values() if "@" in image and image not in references]
+        covered = [reference for reference in references if policy.rules_for("images", reference)]
+        for reference in covered:
+            if reference.startswith(LOCAL_IMAGE_PREFIX) or self.options.offline:
+                why = ("it was built on this machine only; push it with --registry and sign it there"
+                       if reference.startswith(LOCAL_IMAGE_PREFIX) else "signatures cannot be checked --offline")
+                raise PolicyViolation(f"{reference} must be signed under the trust policy, but {why}")
+        steps = [(f"verify {reference}", lambda reference=reference: enforce(
+            policy, "images", reference, insecure=self.options.insecure, mirrors=self.options.mirrors))
+            for reference in covered]
+        return dict(zip(covered, self.steps.run(steps), strict=True))
 
     def outputs(self, composition: Composition, by_builder: dict[str, list[str]], output_dir: Path,
                 images: dict[str, Any], has_built: bool) -> list[BuildOutput]:

@@ -19,6 +19,7 @@ from pydantic import Field
 from moby_asm.catalog.model import Component
 from moby_asm.documents import Diagnostic, Document, InvalidDocuments, StrictModel, load_document, validate_document
 from moby_asm.shipped import shipped_folder
+from moby_asm.trust.policy import TrustPolicy
 
 CATALOG_PATH_VARIABLE = "MOBY_ASM_CATALOG_PATH"
 CONFIG_VARIABLE = "MOBY_ASM_CONFIG"
@@ -99,6 +100,7 @@ class UserConfig(StrictModel):
 
     catalogs: list[str] = Field(default_factory=list)
     trusted_templates: list[str] = Field(default_factory=list)
+    trust: TrustPolicy | None = None
 
 
 def user_config() -> UserConfig:

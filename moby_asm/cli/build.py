@@ -46,7 +46,7 @@ def build(
 
     project = open_project(assembly)
     options = BuildOptions(formats=list(formats or ()), builder=builder, jobs=jobs, cache=cache, output=output,
-                           pull=pull, offline=offline, insecure=set(insecure or ()), mirrors=_mirrors(mirrors or ()),
+                           pull=pull, offline=offline, insecure=set(insecure or ()), mirrors=parse_mirrors(mirrors or ()),
                            registry=registry, engine=engine, build_network=build_network)
     if dry_run:
         _dry_run(project, options, json)
@@ -61,7 +61,7 @@ def build(
     _print_report(report, json)
 
 
-def _mirrors(values: list[str]) -> dict[str, str]:
+def parse_mirrors(values: list[str]) -> dict[str, str]:
     from moby_asm.errors import InputError
 
     result = {}
@@ -78,7 +78,8 @@ def _print_report(report, json: bool) -> None:
             for o in report.outputs]
     built = [{"component": b.component, "image": b.reference, "digest": b.digest, "how": b.how} for b in report.built]
     if json:
-        print_json({"outputs": rows, "pulled": report.pulled, "cached": report.cached, "built": built})
+        print_json({"outputs": rows, "pulled": report.pulled, "cached": report.cached, "built": built,
+                    "verified": report.verified})
         return
     output = table("format", "path", "size", "digest", title=f"{len(rows)} outputs in {report.output_dir}")
     for row in rows:
@@ -90,6 +91,8 @@ def _print_report(report, json: bool) -> None:
     for item in built:
         console().print(f"component {escape(item['component'])}: {item['how']} {escape(item['image'])} "
                         f"{item['digest'][:19]}")
+    for reference, key_ids in report.verified.items():
+        console().print(f"signed  {escape(reference)} (key {', '.join(key_ids)})")
     console().print(f"{len(report.pulled)} images pulled, {len(report.cached)} taken from the cache")
 
 

@@ -25,21 +25,24 @@ def lock(
                                       help="Let NAME move to its newest allowed version; repeat for several."),
     upgrade_all: bool = typer.Option(False, "--upgrade-all", help="Let every component move to its newest version."),
     check: bool = typer.Option(False, "--check", help="Write nothing; exit 1 when the lock does not match the inputs."),
-    offline: bool = typer.Option(False, "--offline", help="Use only local catalogs; never contact a registry."),
+    offline: bool = typer.Option(False, "--offline", help="Contact no registry; fail if the trust policy "
+                                                             "covers an image."),
+    insecure: list[str] = typer.Option(None, "--insecure-registry", metavar="HOST[:PORT]",
+                                       help="Allow plain HTTP to this registry (loopback hosts always are)."),
+    mirrors: list[str] = typer.Option(None, "--mirror", metavar="REGISTRY=MIRROR",
+                                      help="Check signatures of REGISTRY's images on MIRROR."),
     json: bool = JsonOption,
 ) -> None:
-    """Resolve the assembly and write assembly.lock beside it."""
+    """Resolve the assembly and write assembly.lock beside it; check the signatures its trust policy asks for."""
     import yaml
 
-    from moby_asm.lock import LockMismatch, compare_locks, write_lock
-
-    # NOTE: resolution reads local catalogs only, so --offline changes nothing yet; it is
-    # accepted so scripts can state the intent before registry look-ups arrive.
-    del offline
+    from moby_asm.cli.build import parse_mirrors
     from moby_asm.cli.output import ConsoleReporter
+    from moby_asm.lock import LockMismatch, compare_locks, write_lock
 
     project, locked = _locked(assembly, upgrade, upgrade_all, ConsoleReporter())
     _check_upgrade_names(project, upgrade or [])
+    locked = _verify_signed(project, locked, offline, set(insecure or ()), parse_mirrors(mirrors or ()))
     if check:
         new = yaml.safe_load(locked.text)
         if project.lock is None:
@@ -51,6 +54,30 @@ def lock(
     else:
         write_lock(project.lock_path, locked.text)
     _report_lock(project, locked, check, json)
+
+
+def _verify_signed(project, locked, offline: bool, insecure: set[str], mirrors: dict[str, str]):
+    """Verify each image the trust policy covers and pin a tag-only one to the digest that was verified."""
+    from moby_asm.compose.render import pinned_reference
+    from moby_asm.trust.policy import PolicyViolation, enforce, load_policy
+    from moby_asm.trust.signatures import resolve_digest
+
+    policy = load_policy(project.assembly.trust, project.assembly_path)
+    pins = {}
+    for name, (_, version) in locked.resolution.selected.items():
+        image = version.source.image if version.source is not None else None
+        if not image or not policy.rules_for("images", image):
+            continue
+        if offline:
+            raise PolicyViolation(f"component {name}: the trust policy covers {image}, whose signature cannot be "
+                                  "checked --offline")
+        record = locked.built.get(name)
+        reference = pinned_reference(image, record["digest"]) if record and "@" not in image else image
+        if "@" not in reference:
+            reference = f"{image}@{resolve_digest(image, insecure=insecure, mirrors=mirrors)}"
+            pins[name] = {"image": image, "digest": reference.partition("@")[2]}
+        enforce(policy, "images", reference, insecure=insecure, mirrors=mirrors)
+    return locked.with_built(pins) if pins else locked
 
 
 def _check_upgrade_names(project, names: list[str]) -> None:

@@ -45,8 +45,10 @@ def pull(
     """Download a template from a registry into a new folder."""
     from moby_asm.registry import parse_reference
     from moby_asm.templates.artifacts import pull_template
+    from moby_asm.templates.sources import check_signature
 
     folder = output or Path(parse_reference(reference.removeprefix("oci://")).path.rsplit("/", 1)[-1])
+    check_signature(reference, set(insecure or ()))
     artifact = pull_template(reference, folder, insecure=set(insecure or ()))
     if json:
         print_json({**_artifact_json(artifact), "folder": str(folder)})

@@ -89,9 +89,17 @@ def _cloned(url: str, folder: Path, trust: bool) -> TemplateSource:
 def _pulled(reference: str, folder: Path, trust: bool, insecure: set[str]) -> TemplateSource:
     from moby_asm.templates.artifacts import pull_template
 
+    check_signature(reference, insecure)
     artifact = pull_template(reference, folder, insecure=insecure)
     _require_cookiecutter(folder, reference)
     return TemplateSource(reference, "oci", folder, artifact.digest, trust or is_trusted(reference))
+
+
+def check_signature(reference: str, insecure: set[str]) -> list[str]:
+    """Verify a registry template under the `trust.templates` rules of the user's configuration file."""
+    from moby_asm.trust.policy import enforce, load_policy
+
+    return enforce(load_policy(), "templates", reference, insecure=insecure)
 
 
 def _require_cookiecutter(folder: Path, reference: str) -> None:

@@ -99,7 +99,8 @@ def sign(reference: str, private_key: ec.EllipticCurvePrivateKey, *, insecure: s
 
 
 def verify(
-    reference: str, public_keys: list[ec.EllipticCurvePublicKey], *, insecure: set[str] = frozenset()
+    reference: str, public_keys: list[ec.EllipticCurvePublicKey], *, insecure: set[str] = frozenset(),
+    mirrors: dict[str, str] | None = None,
 ) -> Verified:
     """Verify that a signature of the manifest `reference` names verifies under one of `public_keys`.
 
@@ -109,7 +110,7 @@ def verify(
     if not public_keys:
         raise InputError("no public key given: name at least one with --key")
     parsed = _parse(reference)
-    transport = _transport(parsed, insecure)
+    transport = _transport(parsed, insecure, mirrors)
     subject = resolve_manifest(transport, parsed, reference)
     signatures = Reference(parsed.domain, parsed.path, signature_tag(subject.digest), None)
     try:
@@ -124,6 +125,12 @@ def verify(
         if verified_by is not None:
             return Verified(reference, subject.digest, verified_by)
     raise SignatureInvalid(reference=reference, digest=subject.digest, failures=check.reasons())
+
+
+def resolve_digest(reference: str, *, insecure: set[str] = frozenset(), mirrors: dict[str, str] | None = None) -> str:
+    """Return the manifest digest that `reference` names now, checked against the bytes the registry sent."""
+    parsed = _parse(reference)
+    return resolve_manifest(_transport(parsed, insecure, mirrors), parsed, reference).digest
 
 
 def resolve_manifest(transport: Transport, reference: Reference, reference_text: str) -> Descriptor:
@@ -310,5 +317,5 @@ def _parse(reference: str) -> Reference:
     return parse_reference(reference.removeprefix(OCI_PREFIX))
 
 
-def _transport(reference: Reference, insecure: set[str]) -> Transport:
-    return RegistryClient(insecure=set(insecure)).transport(reference)
+def _transport(reference: Reference, insecure: set[str], mirrors: dict[str, str] | None = None) -> Transport:
+    return RegistryClient(insecure=set(insecure), mirrors=dict(mirrors or {})).transport(reference)
