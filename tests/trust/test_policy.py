@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from fixtures_registry import make_busybox_image
+
 from moby_asm.shipped import shipped_folder
 from tests.trust.conftest import make_key_pair
 
