@@ -1,4 +1,4 @@
-"""Fixtures for signing tests: a registry on 127.0.0.1, key pairs, and the command line with the trust commands."""
+"""Fixtures for signing tests: key pairs, and the command line without an inherited passphrase."""
 
 from __future__ import annotations
 
@@ -13,18 +13,6 @@ import pytest
 
 from moby_asm.trust.keys import generate_key, load_private_key, load_public_key
 
-# Runs the command line with the trust commands added as moby_asm/cli/main.py is meant to add them.
-CLI_SCRIPT = """
-import sys
-from moby_asm.cli import main, trust
-names = {info.name for info in main.app.registered_commands} | {info.name for info in main.app.registered_groups}
-if "sign" not in names:
-    main.app.add_typer(trust.key_app, name="key")
-    main.app.command("sign")(trust.sign)
-    main.app.command("verify")(trust.verify)
-sys.argv[0] = "moby-asm"
-main.run()
-"""
 
 
 @dataclass(frozen=True)
@@ -52,10 +40,10 @@ def make_key_pair(folder: Path, name: str) -> KeyPair:
 
 
 def run_cli(*args: object, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    """Run moby-asm with the trust commands; MOBY_ASM_KEY_PASSWORD is passed only through `env`."""
+    """Run moby-asm with no terminal input; MOBY_ASM_KEY_PASSWORD is passed only through `env`."""
     environment = {key: value for key, value in os.environ.items() if key != "MOBY_ASM_KEY_PASSWORD"}
     environment.update({"NO_COLOR": "1", "COLUMNS": "400", **(env or {})})
-    return subprocess.run([sys.executable, "-c", CLI_SCRIPT, *map(str, args)], cwd=cwd, env=environment,
+    return subprocess.run([sys.executable, "-m", "moby_asm", *map(str, args)], cwd=cwd, env=environment,
                           capture_output=True, text=True, timeout=60, check=False, stdin=subprocess.DEVNULL)
 
 
