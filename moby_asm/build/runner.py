@@ -171,7 +171,7 @@ class _Build:
 
     def verify(self, locked: Locked) -> dict[str, list[str]]:
         """Check every image that a trust rule covers, by the digest the build uses; return the key ids by image."""
-        from moby_asm.trust.policy import PolicyViolation, enforce, load_policy
+        from moby_asm.trust.policy import PolicyViolation, enforce_all, load_policy
 
         policy = load_policy(self.project.assembly.trust, self.project.assembly_path)
         references = [pinned_reference(record["image"], record["digest"]) for record in locked.built.values()]
@@ -182,10 +182,8 @@ class _Build:
                 why = ("it was built on this machine only; push it with --registry and sign it there"
                        if reference.startswith(LOCAL_IMAGE_PREFIX) else "signatures cannot be checked --offline")
                 raise PolicyViolation(f"{reference} must be signed under the trust policy, but {why}")
-        steps = [(f"verify {reference}", lambda reference=reference: enforce(
-            policy, "images", reference, insecure=self.options.insecure, mirrors=self.options.mirrors))
-            for reference in covered]
-        return dict(zip(covered, self.steps.run(steps), strict=True))
+        self.reporter.step(f"checking the signatures of {len(covered)} images")
+        return enforce_all(policy, "images", covered, insecure=self.options.insecure, mirrors=self.options.mirrors)
 
     def outputs(self, composition: Composition, by_builder: dict[str, list[str]], output_dir: Path,
                 images: dict[str, Any], has_built: bool) -> list[BuildOutput]:

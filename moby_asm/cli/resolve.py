@@ -59,24 +59,26 @@ def lock(
 def _verify_signed(project, locked, offline: bool, insecure: set[str], mirrors: dict[str, str]):
     """Verify each image the trust policy covers and pin a tag-only one to the digest that was verified."""
     from moby_asm.compose.render import pinned_reference
-    from moby_asm.trust.policy import PolicyViolation, enforce, load_policy
+    from moby_asm.trust.policy import PolicyViolation, enforce_all, load_policy
     from moby_asm.trust.signatures import resolve_digest
 
     policy = load_policy(project.assembly.trust, project.assembly_path)
-    pins = {}
+    pins, covered = {}, []
     for name, (_, version) in locked.resolution.selected.items():
         image = version.source.image if version.source is not None else None
-        if not image or not policy.rules_for("images", image):
+        rules = policy.rules_for("images", image) if image else []
+        if not rules:
             continue
         if offline:
-            raise PolicyViolation(f"component {name}: the trust policy covers {image}, whose signature cannot be "
-                                  "checked --offline")
+            raise PolicyViolation(f"component {name}: trust rule {rules[0].match!r} in {rules[0].declared_in} "
+                                  f"covers {image}, whose signature cannot be checked --offline")
         record = locked.built.get(name)
         reference = pinned_reference(image, record["digest"]) if record and "@" not in image else image
         if "@" not in reference:
             reference = f"{image}@{resolve_digest(image, insecure=insecure, mirrors=mirrors)}"
             pins[name] = {"image": image, "digest": reference.partition("@")[2]}
-        enforce(policy, "images", reference, insecure=insecure, mirrors=mirrors)
+        covered.append(reference)
+    enforce_all(policy, "images", covered, insecure=insecure, mirrors=mirrors)
     return locked.with_built(pins) if pins else locked
 
 

@@ -48,12 +48,16 @@ def shipped_templates() -> list[str]:
 
 @contextmanager
 def open_template(reference: str | None, trust: bool = False, insecure: set[str] | None = None,
-                  ) -> Iterator[TemplateSource]:
-    """Yield the template `reference` names; fetched templates live in a temporary folder until the block ends."""
+                  project: Path | None = None) -> Iterator[TemplateSource]:
+    """Yield the template `reference` names; fetched templates live in a temporary folder until the block ends.
+
+    A registry template is verified under the user's template rules, and under those of
+    `project`'s assembly when given.
+    """
     reference = reference or DEFAULT_TEMPLATE
     if reference.startswith("oci://"):
         with tempfile.TemporaryDirectory(prefix="moby-asm-template-") as scratch:
-            yield _pulled(reference, Path(scratch) / "template", trust, insecure or set())
+            yield _pulled(reference, Path(scratch) / "template", trust, insecure or set(), project)
     elif GIT_URL.match(reference):
         with tempfile.TemporaryDirectory(prefix="moby-asm-template-") as scratch:
             yield _cloned(reference, Path(scratch) / "template", trust)
@@ -86,20 +90,23 @@ def _cloned(url: str, folder: Path, trust: bool) -> TemplateSource:
     return TemplateSource(url, "git", folder, f"git:{commit}", trust or is_trusted(url))
 
 
-def _pulled(reference: str, folder: Path, trust: bool, insecure: set[str]) -> TemplateSource:
+def _pulled(reference: str, folder: Path, trust: bool, insecure: set[str], project: Path | None) -> TemplateSource:
     from moby_asm.templates.artifacts import pull_template
 
-    check_signature(reference, insecure)
+    check_signature(reference, insecure, project)
     artifact = pull_template(reference, folder, insecure=insecure)
     _require_cookiecutter(folder, reference)
     return TemplateSource(reference, "oci", folder, artifact.digest, trust or is_trusted(reference))
 
 
-def check_signature(reference: str, insecure: set[str]) -> list[str]:
-    """Verify a registry template under the `trust.templates` rules of the user's configuration file."""
+def check_signature(reference: str, insecure: set[str], project: Path | None = None) -> list[str]:
+    """Verify a registry template under the `trust.templates` rules of the user and of `project`'s assembly."""
+    from moby_asm.assembly.model import ASSEMBLY_FILE, load_assembly
     from moby_asm.trust.policy import enforce, load_policy
 
-    return enforce(load_policy(), "templates", reference, insecure=insecure)
+    assembly_file = project / ASSEMBLY_FILE if project is not None else None
+    assembly_policy = load_assembly(assembly_file)[0].trust if assembly_file and assembly_file.is_file() else None
+    return enforce(load_policy(assembly_policy, assembly_file), "templates", reference, insecure=insecure)
 
 
 def _require_cookiecutter(folder: Path, reference: str) -> None:

@@ -63,7 +63,7 @@ def update_project(project: Path, reference: str | None, trust: bool, insecure: 
     """Merge the rendering of `reference` (default: the recorded template) into `project`."""
     project = project.absolute()
     record = read_record(project)
-    with open_template(reference or record["template"], trust, insecure) as source:
+    with open_template(reference or record["template"], trust, insecure, project) as source:
         probe = collect_answers(source, {}, no_input=True)
         known = public_answers(probe["cookiecutter"])
         answers = {key: value for key, value in record["answers"].items() if key in known}

@@ -14,10 +14,10 @@ import fnmatch
 from dataclasses import dataclass
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from moby_asm.documents import StrictModel
-from moby_asm.errors import MobyAsmError
+from moby_asm.errors import InputError, MobyAsmError
 
 OCI_PREFIX = "oci://"
 
@@ -27,6 +27,16 @@ class TrustRule(StrictModel):
 
     match: str
     keys: list[str] = Field(min_length=1)
+
+    @field_validator("match")
+    @classmethod
+    def _pattern(cls, value: str) -> str:
+        bare = value.removeprefix(OCI_PREFIX)
+        last = bare.rsplit("/", 1)[-1]
+        if not bare or bare != bare.lower() or "@" in bare or (":" in last and "/" in bare):
+            raise ValueError(f"invalid match {value!r}: write a repository pattern in lowercase without tag or "
+                             "digest, such as docker.io/linuxkit/* or 127.0.0.1:5000/team/app")
+        return value
 
 
 class TrustPolicy(StrictModel):
@@ -57,8 +67,24 @@ class Policy:
     def rules_for(self, kind: str, reference: str) -> list[Rule]:
         """Return the rules of `kind` ("images" or "templates") whose pattern matches the reference's repository."""
         repository = repository_of(reference)
-        return [rule for rule in getattr(self, kind)
-                if fnmatch.fnmatchcase(repository, rule.match.removeprefix(OCI_PREFIX))]
+        return [rule for rule in getattr(self, kind) if fnmatch.fnmatchcase(repository, normalized_pattern(rule.match))]
+
+
+WILDCARD = "wildcard0"
+
+
+def normalized_pattern(pattern: str) -> str:
+    """Spell a pattern's repository the way references are normalised: linuxkit/* becomes docker.io/linuxkit/*."""
+    from moby_asm.registry.errors import InvalidReference
+
+    bare = pattern.removeprefix(OCI_PREFIX)
+    if bare == "*":
+        return bare
+    placeholder = bare.replace("*", WILDCARD).replace("?", WILDCARD)
+    try:
+        return repository_of(placeholder).replace(WILDCARD, "*")
+    except InvalidReference:
+        return bare
 
 
 def repository_of(reference: str) -> str:
@@ -95,16 +121,37 @@ def enforce(policy: Policy, kind: str, reference: str, *, insecure: set[str] | N
     Raise PolicyViolation naming the reference, the rule, its keys and why each failed.
     """
     from moby_asm.trust.errors import TrustError
-    from moby_asm.trust.keys import load_public_key
     from moby_asm.trust.signatures import verify
 
     verified = []
     for rule in policy.rules_for(kind, reference):
-        keys = [load_public_key(path) for path in rule.keys]
+        keys = [_public_key(path, rule) for path in rule.keys]
         try:
             result = verify(reference, keys, insecure=insecure or set(), mirrors=mirrors)
         except TrustError as error:
             raise PolicyViolation(f"{reference} must be signed by {', '.join(str(k) for k in rule.keys)} "
                                   f"(rule {rule.match!r} in {rule.declared_in}): {error}") from error
         verified.append(result.key_id)
+    return verified
+
+
+def _public_key(path: Path, rule: Rule):
+    from moby_asm.trust.keys import load_public_key
+
+    try:
+        return load_public_key(path)
+    except InputError as error:
+        raise InputError(f"{rule.declared_in}: trust rule {rule.match!r}: {error}") from error
+
+
+def enforce_all(policy: Policy, kind: str, references: list[str], **options) -> dict[str, list[str]]:
+    """Verify every reference; raise one PolicyViolation that lists each one that failed."""
+    verified, failures = {}, []
+    for reference in references:
+        try:
+            verified[reference] = enforce(policy, kind, reference, **options)
+        except PolicyViolation as error:
+            failures.append(str(error))
+    if failures:
+        raise PolicyViolation("\n".join(failures))
     return verified

@@ -107,3 +107,51 @@ def test_new_and_pull_follow_the_user_template_rules(cli, registry, tmp_path):
     assert not (tmp_path / "b").exists()
     assert accepted.returncode == 0, accepted.stderr
     assert (tmp_path / "c" / "assembly.yml").is_file()
+
+
+@pytest.mark.parametrize(("pattern", "reference", "covered"), [
+    ("linuxkit/*", "linuxkit/sshd:v1.0", True),
+    ("docker.io/linuxkit/*", "linuxkit/sshd:v1.0", True),
+    ("redis", "redis:7", True),
+    ("library/redis", "redis:7", True),
+    ("docker.io/redis", "redis:7", True),
+    ("oci://127.0.0.1:5000/templates/*", "127.0.0.1:5000/templates/node:1", True),
+    ("127.0.0.1:5000/team/*", "127.0.0.1:5000/other/app:1", False),
+    ("*", "anything/at:all", True),
+])
+def test_patterns_are_spelled_like_references(pattern, reference, covered):
+    from moby_asm.trust.policy import Policy, Rule
+
+    policy = Policy(images=(Rule(pattern, (Path("k.pub"),), Path("assembly.yml")),))
+
+    assert bool(policy.rules_for("images", reference)) is covered
+
+
+@pytest.mark.parametrize("pattern", ["docker.io/linuxkit/sshd:v1.0", "Linuxkit/*", "", "redis@sha256:0"])
+def test_patterns_with_tags_or_capitals_are_invalid(cli, tmp_path, pattern):
+    (tmp_path / "assembly.yml").write_text(
+        f"name: p\nrequires: [kernel]\ntrust:\n  images:\n    - match: \"{pattern}\"\n      keys: [k.pub]\n")
+
+    result = cli("validate", tmp_path / "assembly.yml", cwd=tmp_path)
+
+    assert result.returncode == 2
+    assert "assembly.yml:5:" in result.stderr
+    assert "invalid match" in result.stderr
+
+
+def test_every_unsigned_image_is_listed(cli, registry, tmp_path):
+    team = make_key_pair(tmp_path / "keys", "team")
+    first = make_busybox_image(registry.url, "team/first", "1")
+    second = make_busybox_image(registry.url, "team/second", "1")
+    project = write_project(tmp_path / "project", first, team.public_path)
+    (project / "components" / "more.yml").write_text(
+        f"name: more\nversions:\n  - version: 1.0.0\n    stage: onboot\n    source:\n      image: {second}\n")
+    text = (project / "assembly.yml").read_text()
+    (project / "assembly.yml").write_text(text.replace("requires: [app]", "requires: [app, more]")
+                                          .replace(f'match: "{first.rpartition(":")[0]}"', 'match: "*"'))
+
+    result = cli("lock", project, cwd=tmp_path)
+
+    assert result.returncode == 1
+    assert first in result.stderr
+    assert second in result.stderr
