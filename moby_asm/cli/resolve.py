@@ -33,7 +33,7 @@ def lock(
                                       help="Check signatures of REGISTRY's images on MIRROR."),
     json: bool = JsonOption,
 ) -> None:
-    """Resolve the assembly and write assembly.lock beside it; check the signatures its trust policy asks for."""
+    """Resolve the assembly and write assembly.lock beside it; verify the signatures its trust policy requires."""
     import yaml
 
     from moby_asm.cli.build import parse_mirrors
