@@ -8,8 +8,9 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator
 
-from moby_asm.catalog.model import FileEntry, Platform, Requirement, SemanticVersion, Volume, check_name
+from moby_asm.catalog.model import FileEntry, Platform, Requirement, SemanticVersion, ServiceName, Volume, check_name
 from moby_asm.catalog.runtime import ContainerConfig
+from moby_asm.deploy.model import ServiceSpec
 from moby_asm.documents import Document, StrictModel, load_document, validate_document
 from moby_asm.trust.policy import TrustPolicy
 
@@ -84,6 +85,7 @@ class Assembly(StrictModel):
     outputs: list[OutputFormat] = Field(default_factory=lambda: ["kernel+initrd"])
     builder: BuilderPreferences = Field(default_factory=BuilderPreferences)
     trust: TrustPolicy | None = None
+    services: dict[ServiceName, ServiceSpec] = Field(default_factory=dict)
 
     _name = field_validator("name")(check_name)
 

@@ -14,6 +14,7 @@ from pydantic import AfterValidator, Field, ValidationInfo, field_validator, mod
 
 from moby_asm.catalog.placeholders import iter_malformed, iter_placeholders
 from moby_asm.catalog.runtime import ContainerConfig, IdOrName
+from moby_asm.deploy.model import ServiceSpec, check_service_name
 from moby_asm.documents import StrictModel
 from moby_asm.versions import InvalidVersion, Range, Version
 
@@ -61,6 +62,7 @@ Platform = Annotated[str, AfterValidator(check_platform)]
 SemanticVersion = Annotated[str, AfterValidator(check_version)]
 ComponentName = Annotated[str, AfterValidator(check_name)]
 ParameterName = Annotated[str, AfterValidator(check_parameter_name)]
+ServiceName = Annotated[str, AfterValidator(check_service_name)]
 
 
 def check_range(value: str) -> str:
@@ -300,6 +302,7 @@ class ComponentVersion(StrictModel):
     files: list[FileEntry] = Field(default_factory=list)
     volumes: list[Volume] = Field(default_factory=list)
     platforms: list[Platform] = Field(default_factory=list)
+    services: dict[ServiceName, ServiceSpec] = Field(default_factory=dict)
 
     @field_validator("after", "before")
     @classmethod

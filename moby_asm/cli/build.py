@@ -46,8 +46,9 @@ def build(
 
     project = open_project(assembly)
     options = BuildOptions(formats=list(formats or ()), builder=builder, jobs=jobs, cache=cache, output=output,
-                           pull=pull, offline=offline, insecure=set(insecure or ()), mirrors=parse_mirrors(mirrors or ()),
-                           registry=registry, engine=engine, build_network=build_network)
+                           pull=pull, offline=offline, insecure=set(insecure or ()),
+                           mirrors=parse_mirrors(mirrors or ()), registry=registry, engine=engine,
+                           build_network=build_network)
     if dry_run:
         _dry_run(project, options, json)
         return

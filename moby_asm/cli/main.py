@@ -15,7 +15,7 @@ import sys
 import typer
 
 from moby_asm import __version__
-from moby_asm.cli import build, components, compose, importing, new, resolve, templates, trust, validate
+from moby_asm.cli import build, components, compose, deploy, importing, new, resolve, templates, trust, validate
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -41,6 +41,8 @@ app.command("compose")(compose.compose)
 app.command("import")(importing.import_configs)
 app.command("build")(build.build)
 app.command("new")(new.new)
+app.command("deploy")(deploy.deploy)
+app.command("undeploy")(deploy.undeploy)
 app.add_typer(templates.publish_app, name="publish")
 app.command("pull")(templates.pull)
 templates.template_app.command("update")(new.update)

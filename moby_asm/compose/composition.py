@@ -15,6 +15,7 @@ import yaml
 from moby_asm.compose.parameters import parameter_values
 from moby_asm.compose.plan import build_plan
 from moby_asm.compose.render import ComposeError, pinned_reference, render_linuxkit
+from moby_asm.deploy.stack import collect_services, render_stack
 from moby_asm.documents import load_document
 from moby_asm.fileio import WriteFailed, remove_stale_staging, replace_folder
 from moby_asm.project import Locked, Project
@@ -22,6 +23,8 @@ from moby_asm.project import Locked, Project
 _Dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 LINUXKIT_FILE = "linuxkit.yml"
 PLAN_FILE = "plan.json"
+STACK_FILE = "stack.yml"
+STACK_HEADER = "# Rendered by 'moby-asm compose' from {assembly} for 'docker stack deploy' or 'moby-asm deploy'.\n"
 LINUXKIT_HEADER = "# Rendered by 'moby-asm compose' from {assembly}. Edit the assembly, not this file.\n"
 
 
@@ -61,6 +64,11 @@ def compose(project: Project, locked: Locked, built: dict[str, dict[str, str]] |
         PLAN_FILE: (json.dumps(plan, indent=2, sort_keys=True) + "\n").encode(),
         "assembly.lock": locked.text.encode(),
     }
+    services = collect_services(locked.resolution)
+    if services:
+        stack = render_stack(locked.resolution.assembly.name, services)
+        files[STACK_FILE] = (STACK_HEADER.format(assembly=project.assembly_path.name)
+                             + yaml.dump(stack, Dumper=_Dumper, sort_keys=False, width=120)).encode()
     return Composition(locked, config, plan, files)
 
 
