@@ -133,7 +133,8 @@ def test_swarm_node_composes(render, compose, answers):
     config = compose(project)
 
     services = sorted(entry["name"] for entry in config["services"])
-    expected_services = ["docker", "getty", "openntpd"] + (["sshd"] if "authorized_key" in answers else [])
+    expected_services = ["docker", "getty", "openntpd", "swarm-mode"]
+    expected_services += ["sshd"] if "authorized_key" in answers else []
     assert services == sorted(expected_services)
     onboot = [entry["name"] for entry in config["onboot"]]
     assert {"format", "mount", "sysctl", "sysfs", "dhcpcd"} <= set(onboot)
@@ -142,10 +143,10 @@ def test_swarm_node_composes(render, compose, answers):
     assert f"--swarm-default-advertise-addr={address}" in command
     files = file_contents(config)
     assert files["etc/hostname"] == answers.get("hostname", project.name) + "\n"
-    expected_env = f"ROLE={role}\nADVERTISE_ADDR={address}\n"
-    if role == "worker" and answers.get("join_token_file"):
-        expected_env += f"JOIN_TOKEN_FILE={answers['join_token_file']}\n"
-    assert files["etc/moby-asm/swarm.env"] == expected_env
+    joining = " ".join(service(config, "swarm-mode")["command"])
+    assert f'[ "{role}" = manager ]' in joining
+    assert f'--advertise-addr "{address}"' in joining
+    assert f'cat "{answers.get("join_token_file", "/run/config/swarm/token")}"' in joining
     extras = answers.get("kernel_cmdline_extras")
     assert config["kernel"]["cmdline"] == (f"{SHIPPED_KERNEL_CMDLINE} {extras}" if extras else SHIPPED_KERNEL_CMDLINE)
     if "authorized_key" in answers:

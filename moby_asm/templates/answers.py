@@ -84,9 +84,16 @@ def _optional_path(value: str) -> str | None:
     return "give an absolute path without spaces, quotes or '..', such as /run/config/swarm/token, or leave it empty"
 
 
+def _optional_endpoint(value: str) -> str | None:
+    host, separator, port = value.rpartition(":")
+    if not value or (separator and (_hostname(host) is None or _address(host) is None) and _port(port) is None):
+        return None
+    return "give HOST:PORT of a manager, such as 10.0.0.1:2377 or manager-1:2377, or leave it empty"
+
+
 CHECKS: dict[str, Callable[[str], str | None]] = {
     "name": _name, "range": _range, "image": _image, "line": _line, "hostname": _hostname, "port": _port,
-    "address": _address, "optional-path": _optional_path,
+    "address": _address, "optional-path": _optional_path, "optional-endpoint": _optional_endpoint,
 }
 
 

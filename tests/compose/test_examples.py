@@ -34,7 +34,7 @@ EXPECTED_STAGES = {
     "web-appliance": {"onboot": ["dhcpcd"], "services": {"hello-web"}},
     "swarm-node": {
         "onboot": ["format", "mount", "sysctl", "dhcpcd", "sysfs"],
-        "services": {"docker", "getty", "openntpd"},
+        "services": {"docker", "getty", "openntpd", "swarm-mode"},
     },
 }
 

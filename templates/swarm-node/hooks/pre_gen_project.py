@@ -14,7 +14,8 @@ from moby_asm.templates.answers import report_problems
 # quotes in a row and cannot end the string early.
 ANSWERS = json.loads(r"""{{ cookiecutter | tojson }}""")
 KINDS = {"project_name": "name", "description": "line", "hostname": "hostname", "kernel_range": "range",
-         "advertise_address": "address", "join_token_file": "optional-path", "kernel_cmdline_extras": "line"}
+         "advertise_address": "address", "join_token_file": "optional-path", "manager_address": "optional-endpoint",
+         "kernel_cmdline_extras": "line"}
 
 if __name__ == "__main__":
     sys.exit(report_problems(ANSWERS, KINDS, {"swarm_role": ("manager", "worker")}))
