@@ -112,17 +112,6 @@ def test_unreachable_engine_is_explained(cli, tmp_path):
     assert "cannot reach the Docker Engine" in result.stderr
 
 
-def test_engine_outside_swarm_mode_is_refused():
-    from moby_asm.deploy.swarm import NotSwarm, check_swarm
-
-    class Engine:
-        def info(self):
-            return {"Swarm": {"LocalNodeState": "inactive", "ControlAvailable": False}}
-
-    with pytest.raises(NotSwarm, match="not a swarm manager"):
-        check_swarm(Engine())
-
-
 @pytest.mark.skipif(shutil.which("docker") is None, reason="needs the docker command")
 def test_rendered_stack_file_deploys_with_docker_stack(cli, swarm, tmp_path):
     folder = write_assembly(tmp_path / "stacked")
@@ -138,3 +127,16 @@ def test_rendered_stack_file_deploys_with_docker_stack(cli, swarm, tmp_path):
 
     assert result.returncode == 0, result.stderr
     assert names == ["stacked_web"]
+
+
+def test_engine_outside_swarm_mode_is_refused(cli, swarm, tmp_path):
+    # Runs last in this module: it takes the test engine out of swarm mode.
+    folder = write_assembly(tmp_path / "noswarm")
+    client = docker.DockerClient(base_url=swarm, version="auto")
+    client.swarm.leave(force=True)
+
+    result = deploy(cli, folder, swarm)
+
+    assert result.returncode == 1
+    assert "not a swarm manager (state 'inactive')" in result.stderr
+    assert client.containers.list(all=True, filters={"label": "com.moby-asm.assembly=noswarm"}) == []
