@@ -43,12 +43,19 @@ def deploy(
         changes = swarm.deploy(client, name, services, files)
         states = swarm.wait(client, name, services, timeout)
     _print_states(changes, states, json)
-    failed = [state for state in states if state.running < state.replicas]
+    failed = [state for state in states if state.errors or state.running < state.replicas or state.updating]
     if failed:
-        raise swarm.DeployFailed("; ".join(
-            f"service {state.name}: {state.running} of {state.replicas} running"
-            + (f", task error: {state.errors[-1]}" if state.errors else f", not running after {timeout:.0f} s")
-            for state in failed))
+        raise swarm.DeployFailed("; ".join(_failure(state, timeout) for state in failed))
+
+
+def _failure(state, timeout: float) -> str:
+    text = f"service {state.name}: {state.running} of {state.replicas} running"
+    if state.errors:
+        return text + f", task error: {state.errors[-1]}"
+    if state.updating:
+        return text + f", update still in progress after {timeout:.0f} s"
+    reason = f" ({state.waiting[-1]})" if state.waiting else ""
+    return text + f", not running after {timeout:.0f} s{reason}"
 
 
 def undeploy(assembly: Path = AssemblyArgument, engine: str = EngineOption,

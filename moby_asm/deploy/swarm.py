@@ -13,6 +13,7 @@ import hashlib
 import json
 import time
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from moby_asm.deploy.stack import LABEL_ASSEMBLY, DeclaredService
@@ -22,6 +23,9 @@ LABEL_SPEC = "com.moby-asm.spec"
 WAIT_SECONDS = 120
 POLL_SECONDS = 0.5
 FAILED_STATES = ("failed", "rejected", "orphaned")
+UPDATING_STATES = ("updating", "rollback_started")
+FAILED_UPDATE_STATES = ("paused", "rollback_paused", "rollback_completed")
+STABLE_SECONDS = 3
 
 
 class NotSwarm(MobyAsmError):
@@ -43,10 +47,14 @@ class Change:
 
 @dataclass
 class ServiceState:
+    """A service's running replicas, whether an update runs, task errors, and why pending tasks wait."""
+
     name: str
     replicas: int
     running: int = 0
     errors: list[str] = field(default_factory=list)
+    updating: bool = False
+    waiting: list[str] = field(default_factory=list)
 
 
 def service_name(assembly: str, service: str) -> str:
@@ -171,7 +179,8 @@ def _service_arguments(assembly: str, service: DeclaredService, files, reference
                                filename=reference.target or f"/{name}") for name, reference in spec.configs.items()]
     secrets = [SecretReference(references["secrets", name][0], references["secrets", name][1],
                                filename=reference.target or name) for name, reference in spec.secrets.items()]
-    ports = {port.published or port.target: (port.target, port.protocol, port.mode) for port in spec.ports}
+    ports = [{"TargetPort": port.target, "PublishedPort": port.published or port.target, "Protocol": port.protocol,
+              "PublishMode": port.mode} for port in spec.ports]
     labels = {LABEL_ASSEMBLY: assembly, LABEL_SPEC: spec_hash(service, files)}
     arguments: dict[str, Any] = {
         "image": spec.image, "name": service_name(assembly, service.name), "labels": labels,
@@ -203,21 +212,40 @@ def _nanoseconds(duration: str) -> int:
 
 def wait(client, assembly: str, services: dict[str, DeclaredService], timeout: float = WAIT_SECONDS,
          ) -> list[ServiceState]:
-    """Wait until every service has its replicas running, or a task failed, or the timeout passed."""
+    """Wait until every service runs its replicas with no update in progress, and stays so for a moment.
+
+    A task that failed after the deploy began ends the wait at once, even when the engine
+    has started a replacement, so a service that crashes soon after starting is reported.
+    """
+    since = datetime.now(timezone.utc) - timedelta(seconds=1)
     deadline = time.monotonic() + timeout
+    stable_since = None
     while True:
-        states = [_state(client, assembly, service) for service in services.values()]
-        settled = all(state.running >= state.replicas or state.errors for state in states)
-        if settled or time.monotonic() > deadline:
+        states = [_state(client, assembly, service, since) for service in services.values()]
+        if any(state.errors for state in states) or time.monotonic() > deadline:
             return states
+        if all(state.running >= state.replicas and not state.updating for state in states):
+            stable_since = stable_since or time.monotonic()
+            if time.monotonic() - stable_since >= STABLE_SECONDS:
+                return states
+        else:
+            stable_since = None
         time.sleep(POLL_SECONDS)
 
 
-def _state(client, assembly: str, service: DeclaredService) -> ServiceState:
-    """Count the running tasks and collect the errors of the newest task of each replica slot."""
+def _state(client, assembly: str, service: DeclaredService, since: datetime) -> ServiceState:
+    """Count running tasks, note an update in progress, and collect errors of tasks that failed since `since`."""
     state = ServiceState(service.name, service.spec.replicas)
+    current = client.services.get(service_name(assembly, service.name))
+    update = (current.attrs.get("UpdateStatus") or {}).get("State")
+    state.updating = update in UPDATING_STATES
+    if update in FAILED_UPDATE_STATES:
+        state.errors.append(f"update {update}: {(current.attrs.get('UpdateStatus') or {}).get('Message', '')}")
     newest: dict[Any, dict] = {}
-    for task in client.services.get(service_name(assembly, service.name)).tasks():
+    for task in current.tasks():
+        status = task.get("Status", {})
+        if status.get("State") in FAILED_STATES and _created(task) >= since:
+            state.errors.append(status.get("Err") or status.get("Message") or status.get("State"))
         slot = task.get("Slot", task.get("ID"))
         if slot not in newest or task.get("CreatedAt", "") > newest[slot].get("CreatedAt", ""):
             newest[slot] = task
@@ -225,9 +253,17 @@ def _state(client, assembly: str, service: DeclaredService) -> ServiceState:
         status = task.get("Status", {})
         if status.get("State") == "running":
             state.running += 1
-        elif status.get("State") in FAILED_STATES:
-            state.errors.append(status.get("Err") or status.get("Message") or status.get("State"))
+        elif status.get("Err"):
+            state.waiting.append(status["Err"])
     return state
+
+
+def _created(task: dict) -> datetime:
+    text = task.get("CreatedAt", "")[:19]
+    try:
+        return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S").replace(tzinfo=timezone.utc)
+    except ValueError:
+        return datetime.now(timezone.utc)
 
 
 def undeploy(client, assembly: str) -> list[Change]:

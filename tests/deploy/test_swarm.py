@@ -69,7 +69,8 @@ def test_deploy_update_redeploy_and_undeploy(cli, swarm, tmp_path):
     removed = cli("undeploy", folder, "--engine", swarm, "--json", cwd=folder)
 
     assert actions(created)["shop_web"] == "create"
-    assert json.loads(created.stdout)["services"] == [{"name": "web", "replicas": 1, "running": 1, "errors": []}]
+    [state] = json.loads(created.stdout)["services"]
+    assert (state["name"], state["replicas"], state["running"], state["errors"]) == ("web", 1, 1, [])
     assert set(actions(again).values()) == {"unchanged"}
     assert actions(updated)["shop_web"] == "update"
     assert json.loads(updated.stdout)["services"][0]["running"] == 1
@@ -89,6 +90,36 @@ def test_failing_service_reports_its_task_error(cli, swarm, tmp_path):
     assert result.returncode == 1
     assert "service web: 0 of 1 running" in result.stderr
     assert "exit (3)" in result.stderr
+
+
+def test_tcp_and_udp_on_one_port_are_both_published(cli, swarm, tmp_path):
+    folder = write_assembly(tmp_path / "ports")
+    data = yaml.safe_load((folder / "assembly.yml").read_text())
+    data["services"]["web"]["ports"] = [{"target": 5353, "protocol": "tcp"}, {"target": 5353, "protocol": "udp"}]
+    (folder / "assembly.yml").write_text(yaml.safe_dump(data))
+    client = docker.DockerClient(base_url=swarm, version="auto")
+    try:
+        result = deploy(cli, folder, swarm)
+        ports = client.services.get("ports_web").attrs["Spec"]["EndpointSpec"]["Ports"]
+    finally:
+        cli("undeploy", folder, "--engine", swarm, cwd=folder)
+
+    assert result.returncode == 0, result.stderr
+    assert sorted(port["Protocol"] for port in ports) == ["tcp", "udp"]
+
+
+def test_unmet_placement_names_the_scheduler_reason(cli, swarm, tmp_path):
+    folder = write_assembly(tmp_path / "placed")
+    data = yaml.safe_load((folder / "assembly.yml").read_text())
+    data["services"]["web"]["placement"] = {"constraints": ["node.role == worker"]}
+    (folder / "assembly.yml").write_text(yaml.safe_dump(data))
+    try:
+        result = cli("deploy", folder, "--engine", swarm, "--timeout", "8", cwd=folder)
+    finally:
+        cli("undeploy", folder, "--engine", swarm, cwd=folder)
+
+    assert result.returncode == 1
+    assert "not running after 8 s (no suitable node" in result.stderr
 
 
 def test_missing_secret_file_changes_nothing(cli, swarm, tmp_path):
