@@ -5,7 +5,7 @@ the engine: `docker build -t TAG CONTEXT` then `docker save TAG -o FILE`. moby-a
 `python -m moby_asm build PROJECT --cache STORE -o OUT --json`, which also assembles the
 platform's root filesystem tar around the image. Both run against the same private
 Docker Engine (DOCKER_HOST, else a dockerd started here as root on a unix socket, with
-no bridge network). The context holds the host's static busybox and DATA_MB of random
+no bridge network). The context contains the host's static busybox and DATA_MB of random
 data. Two cases, each measured over several rounds:
 
 - unchanged: nothing changed since the last build (the engine's build cache hits, and
@@ -43,7 +43,8 @@ def write_project(folder: Path, data_mb: int) -> Path:
     (context / "data.bin").write_bytes(os.urandom(data_mb << 20))
     (context / "stamp.txt").write_text("0\n")
     (folder / "components" / "app.yml").write_text(
-        "name: app\nversions:\n  - version: 1.0.0\n    stage: onboot\n    source:\n      build:\n        context: app\n")
+        "name: app\nversions:\n  - version: 1.0.0\n    stage: onboot\n"
+        "    source:\n      build:\n        context: app\n")
     (folder / "assembly.yml").write_text("name: bench\nrequires: [app]\noutputs: [tar]\n")
     return context
 

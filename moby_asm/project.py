@@ -83,10 +83,10 @@ def lock_project(project: Project, upgrade: set[str] | None = None, upgrade_all:
 
 
 def _still_built(resolution: Resolution, recorded: dict[str, dict[str, str]]) -> dict[str, dict[str, str]]:
-    """Keep the recorded images that still apply.
+    """Return the recorded images that still apply.
 
-    A pinned image applies while the descriptor names the same tag without a digest; a
-    built image while its tag, a hash of the build context, matches the context.
+    A pinned image applies while the descriptor names the same tag without a digest. A
+    built image applies while its tag, a hash of the build context, matches the context.
     """
     from moby_asm.compose.render import ComposeError, image_reference
 

@@ -20,7 +20,7 @@ START_SECONDS = 60
 
 
 class EngineMissing(Exception):
-    """dockerd cannot run here; the message says why."""
+    """dockerd cannot run here; the message gives the reason."""
 
 
 @dataclass

@@ -333,3 +333,10 @@ def manifest_digest(registry_url: str, repo: str, target: str) -> str:
     """Return the sha256 digest of the manifest or index that `target` names."""
     raw, _ = fetch_manifest(registry_url, repo, target)
     return f"sha256:{hashlib.sha256(raw).hexdigest()}"
+
+
+def isolate_registry_access(patch, docker_config: Path) -> None:
+    """Keep requests to 127.0.0.1 off any proxy and point Docker's configuration at an empty folder."""
+    patch.setenv("NO_PROXY", "127.0.0.1,localhost,::1")
+    patch.setenv("no_proxy", "127.0.0.1,localhost,::1")
+    patch.setenv("DOCKER_CONFIG", str(docker_config))

@@ -133,7 +133,7 @@ def deploy(client, assembly: str, services: dict[str, DeclaredService], files: d
             _apply(client, assembly, change, services, files, references)
         except APIError as error:
             explanation = getattr(error, "explanation", None) or str(error)
-            raise DeployFailed(f"service {change.name}: the engine refused to {change.action} it: "
+            raise DeployFailed(f"service {change.name}: the engine rejected the {change.action}: "
                                f"{explanation}") from error
     return changes
 

@@ -299,7 +299,7 @@ def read_record(project: Path) -> dict[str, Any]:
 
 def _check_destination(target: Path, force: bool) -> None:
     if force and Path.cwd().resolve().is_relative_to(target.resolve()):
-        raise TemplateError(f"--force would replace {target}, which holds the current folder; choose another -o")
+        raise TemplateError(f"--force would replace {target}, which contains the current folder; choose another -o")
     if target.exists() and not force:
         raise TemplateError(f"{target} already exists; choose another folder with -o, or pass --force to "
                             "replace it")

@@ -135,12 +135,11 @@ def _merge_lines(name: str, base: Path, ours: Path, theirs: Path, result: Update
 
 def merge_file(ours: Path, base: Path, theirs: Path) -> tuple[bytes, int]:
     """Return the three-way merge of a file by `git merge-file` and its number of conflicts."""
-    import shutil as which
     import subprocess
 
     from moby_asm.tools.command import ToolFailed, ToolMissing
 
-    if which.which("git") is None:
+    if shutil.which("git") is None:
         raise ToolMissing("git", "install git (Debian package git)")
     command = ["git", "merge-file", "-p", "-L", "project", "-L", "template base", "-L", "new template",
                str(ours), str(base), str(theirs)]

@@ -3,7 +3,7 @@
     MobyAsmError
     └── TrustError              fields: reference, digest
         ├── SignatureMissing    the repository has no signature manifest for the digest
-        └── SignatureInvalid    no signature verifies under the given keys; `failures` says why per key
+        └── SignatureInvalid    no signature verifies under the given keys; `failures` gives the reason per key
 
 Bad input (a key file that cannot be read or decrypted, a reference that does not
 parse) raises moby_asm.errors.InputError instead.
@@ -24,7 +24,7 @@ class TrustError(MobyAsmError):
 
 
 class SignatureMissing(TrustError):
-    """The repository holds no signature manifest under the tag `tag` for the digest."""
+    """The repository has no signature manifest under the tag `tag` for the digest."""
 
     def __init__(self, *, reference: str, digest: str, tag: str):
         self.tag = tag

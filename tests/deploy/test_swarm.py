@@ -92,7 +92,7 @@ def test_failing_service_reports_its_task_error(cli, swarm, tmp_path):
     assert "exit (3)" in result.stderr
 
 
-def test_tcp_and_udp_on_one_port_are_both_published(cli, swarm, tmp_path):
+def test_tcp_and_udp_same_port_published(cli, swarm, tmp_path):
     folder = write_assembly(tmp_path / "ports")
     data = yaml.safe_load((folder / "assembly.yml").read_text())
     data["services"]["web"]["ports"] = [{"target": 5353, "protocol": "tcp"}, {"target": 5353, "protocol": "udp"}]

@@ -53,7 +53,7 @@ def project(tmp_path) -> Path:
     return make_project(tmp_path / "project")
 
 
-def test_built_image_lands_in_the_platform_and_the_lock(cli, docker_engine, project, tmp_path):
+def test_built_image_in_tar_and_lock(cli, docker_engine, project, tmp_path):
     cache = tmp_path / "store"
 
     first = report(build(cli, project, docker_engine, "--cache", cache))
@@ -74,7 +74,7 @@ def test_unchanged_context_is_not_rebuilt(cli, docker_engine, project, tmp_path)
     cache = tmp_path / "store"
     first = report(build(cli, project, docker_engine, "--cache", cache))
 
-    # No engine answers here, so the second build can only succeed from the cache.
+    # No engine responds here, so the second build can only succeed from the cache.
     second = report(build(cli, project, MISSING_ENGINE, "--cache", cache))
 
     assert second["built"][0]["how"] == "cached"
@@ -93,7 +93,7 @@ def test_changed_context_is_rebuilt_under_a_new_tag(cli, docker_engine, project,
     assert second["built"][0]["image"] != first["built"][0]["image"]
 
 
-def test_pushed_image_is_found_in_the_registry_by_a_fresh_cache(cli, docker_engine, project, tmp_path):
+def test_fresh_cache_finds_pushed_image(cli, docker_engine, project, tmp_path):
     skip_unless_tools()
     registry = run_registry(tmp_path / "registry")
     try:
@@ -115,7 +115,7 @@ def test_pushed_image_is_found_in_the_registry_by_a_fresh_cache(cli, docker_engi
     assert second["outputs"][0]["digest"] == first["outputs"][0]["digest"]
 
 
-def test_failed_build_names_component_and_step_and_keeps_outputs(cli, docker_engine, project, tmp_path):
+def test_failed_build_keeps_outputs(cli, docker_engine, project, tmp_path):
     cache = tmp_path / "store"
     report(build(cli, project, docker_engine, "--cache", cache))
     before = {path.name: path.read_bytes() for path in (project / "dist").iterdir()}

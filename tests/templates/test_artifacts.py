@@ -6,8 +6,6 @@ import hashlib
 import io
 import json
 import os
-import subprocess
-import sys
 import tarfile
 import urllib.request
 from collections.abc import Iterator
@@ -15,6 +13,7 @@ from pathlib import Path
 
 import fixtures_registry
 import pytest
+from conftest import run_cli as cli_run
 
 from moby_asm.errors import InputError
 from moby_asm.store.errors import DigestMismatch
@@ -41,36 +40,14 @@ DESCRIPTION = "org.opencontainers.image.description"
 SOURCE = "org.opencontainers.image.source"
 _DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
-# Runs the command line with the template commands added as moby_asm/cli/main.py is meant to add them.
-CLI_SCRIPT = """
-import sys
-from moby_asm.cli import main, templates
-names = {info.name for info in main.app.registered_commands} | {info.name for info in main.app.registered_groups}
-if "pull" not in names:
-    main.app.add_typer(templates.publish_app, name="publish")
-    main.app.command("pull")(templates.pull)
-    main.app.add_typer(templates.template_app, name="template")
-sys.argv[0] = "moby-asm"
-main.run()
-"""
 
 
 @pytest.fixture(scope="module", autouse=True)
 def isolated_environment(tmp_path_factory) -> Iterator[None]:
     """Keep requests to 127.0.0.1 off any proxy and read no Docker config of the user."""
     with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("NO_PROXY", "127.0.0.1,localhost,::1")
-        patch.setenv("no_proxy", "127.0.0.1,localhost,::1")
-        patch.setenv("DOCKER_CONFIG", str(tmp_path_factory.mktemp("docker-config")))
+        fixtures_registry.isolate_registry_access(patch, tmp_path_factory.mktemp("docker-config"))
         yield
-
-
-@pytest.fixture(scope="module")
-def registry(tmp_path_factory) -> Iterator[fixtures_registry.RunningRegistry]:
-    fixtures_registry.skip_unless_tools()
-    running = fixtures_registry.run_registry(tmp_path_factory.mktemp("registry"))
-    yield running
-    running.stop()
 
 
 def write_template(folder: Path, template: dict | None = None) -> Path:
@@ -102,12 +79,6 @@ def tree(folder: Path) -> dict[str, tuple]:
         else:
             result[name] = ("file", path.stat().st_mode & 0o777, path.read_bytes())
     return result
-
-
-def run_cli(*args: object, cwd: Path) -> subprocess.CompletedProcess:
-    environment = {**os.environ, "NO_COLOR": "1", "COLUMNS": "400"}
-    return subprocess.run([sys.executable, "-c", CLI_SCRIPT, *map(str, args)], cwd=cwd, env=environment,
-                          capture_output=True, text=True, timeout=60, check=False)
 
 
 def push_layer(registry: fixtures_registry.RunningRegistry, repository: str, tag: str, layer: bytes) -> str:
@@ -391,9 +362,9 @@ def test_cli_publish_pull_and_list(tmp_path, registry):
     folder = write_template(tmp_path / "node", {"version": "3.0.0", "description": "CLI node"})
     reference = f"oci://{registry.host}/team/cli-node:3.0.0"
 
-    published = run_cli("publish", "template", folder, reference, "--json", cwd=tmp_path)
-    pulled = run_cli("pull", reference, cwd=tmp_path)
-    listed = run_cli("template", "list", f"oci://{registry.host}/team/cli-node", cwd=tmp_path)
+    published = cli_run("publish", "template", folder, reference, "--json", cwd=tmp_path)
+    pulled = cli_run("pull", reference, cwd=tmp_path)
+    listed = cli_run("template", "list", f"oci://{registry.host}/team/cli-node", cwd=tmp_path)
 
     assert published.returncode == 0, published.stderr
     assert json.loads(published.stdout)["annotations"][VERSION] == "3.0.0"
@@ -410,10 +381,10 @@ def test_cli_exit_codes_for_failures(tmp_path, registry):
     image = fixtures_registry.make_busybox_image(registry.url, "team/cli-image", "v1")
     (tmp_path / "taken").mkdir()
 
-    no_version = run_cli("publish", "template", folder, f"oci://{registry.host}/team/cli-bad:1", cwd=tmp_path)
-    not_template = run_cli("pull", f"oci://{image}", "-o", tmp_path / "image", cwd=tmp_path)
-    taken = run_cli("pull", f"oci://{image}", "-o", tmp_path / "taken", cwd=tmp_path)
-    missing = run_cli("template", "list", f"oci://{registry.host}/team/no-such-repository", cwd=tmp_path)
+    no_version = cli_run("publish", "template", folder, f"oci://{registry.host}/team/cli-bad:1", cwd=tmp_path)
+    not_template = cli_run("pull", f"oci://{image}", "-o", tmp_path / "image", cwd=tmp_path)
+    taken = cli_run("pull", f"oci://{image}", "-o", tmp_path / "taken", cwd=tmp_path)
+    missing = cli_run("template", "list", f"oci://{registry.host}/team/no-such-repository", cwd=tmp_path)
 
     assert no_version.returncode == 2, no_version.stderr
     assert "cookiecutter.json" in no_version.stderr

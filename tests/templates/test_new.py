@@ -207,7 +207,7 @@ def test_shipped_templates_are_listed_in_the_error(cli, tmp_path):
 
 
 @pytest.mark.parametrize("answer", ["/tmp/elsewhere", "a/../../b", ".."])
-def test_answer_with_a_path_in_one_part_is_rejected(cli, tmp_path, answer):
+def test_path_in_answer_rejected(cli, tmp_path, answer):
     template = write_template(tmp_path / "template", {"{{cookiecutter.project_name}}/{{cookiecutter.f}}/a.txt": "x"},
                               {"project_name": "demo", "f": "data"})
     work = tmp_path / "work"

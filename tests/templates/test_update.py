@@ -79,7 +79,7 @@ def test_new_and_removed_files_follow_the_template(cli, made):
     assert not (project / "README.md").exists()
 
 
-def test_file_deleted_here_and_changed_there_is_kept_aside(cli, made):
+def test_deleted_changed_file_kept_aside(cli, made):
     template, project = made
     (project / "assembly.yml").unlink()
     edit(template_assembly(template), "outputs: [kernel+initrd]", "outputs: [tar]")

@@ -10,9 +10,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from fixtures_registry import isolate_registry_access
 
 from moby_asm.trust.keys import generate_key, load_private_key, load_public_key
-
 
 
 @dataclass(frozen=True)
@@ -51,9 +51,7 @@ def run_cli(*args: object, cwd: Path, env: dict[str, str] | None = None) -> subp
 def isolated_environment(tmp_path_factory) -> Iterator[None]:
     """Keep requests to 127.0.0.1 off any proxy, read no Docker config of the user and no key password."""
     with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("NO_PROXY", "127.0.0.1,localhost,::1")
-        patch.setenv("no_proxy", "127.0.0.1,localhost,::1")
-        patch.setenv("DOCKER_CONFIG", str(tmp_path_factory.mktemp("docker-config")))
+        isolate_registry_access(patch, tmp_path_factory.mktemp("docker-config"))
         patch.delenv("MOBY_ASM_KEY_PASSWORD", raising=False)
         yield
 
