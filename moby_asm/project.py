@@ -7,6 +7,7 @@ from pathlib import Path
 
 from moby_asm.assembly.model import ASSEMBLY_FILE, Assembly, load_assembly
 from moby_asm.catalog.loading import Catalog, default_sources, load_catalog
+from moby_asm.debian.packages import DebianOptions
 from moby_asm.errors import InputError
 from moby_asm.lock.lockfile import LOCK_FILE, built_images, locked_versions, read_lock, render_lock
 from moby_asm.reporter import Reporter, SilentReporter
@@ -68,15 +69,24 @@ class Locked:
 
 
 def lock_project(project: Project, upgrade: set[str] | None = None, upgrade_all: bool = False,
-                 reporter: Reporter | None = None) -> Locked:
-    """Resolve the project, keeping its locked versions unless an upgrade is requested."""
+                 reporter: Reporter | None = None, debian: DebianOptions | None = None) -> Locked:
+    """Resolve the project, keeping its locked versions unless an upgrade is requested.
+
+    Debian-package components keep their locked packages too; the others, and those
+    being upgraded, are resolved from the mirrors that `debian` names (apt's by default).
+    """
     reporter = reporter or SilentReporter()
     reporter.step(f"resolving {len(project.assembly.requires)} requirements of {project.assembly.name!r}")
     resolution = resolve(project.catalog, project.assembly, str(project.assembly_path),
                          locked=locked_versions(project.lock), upgrade=upgrade, upgrade_all=upgrade_all,
                          locked_providers=(project.lock or {}).get("capabilities"))
     order = boot_order(resolution, locate)
-    built = _still_built(resolution, built_images(project.lock))
+    recorded = built_images(project.lock)
+    for name in (set(recorded) if upgrade_all else set(upgrade or ())):
+        if "packages" in recorded.get(name, {}):
+            del recorded[name]
+    built = _still_built(resolution, recorded)
+    built.update(_resolve_packages(resolution, built, debian or DebianOptions(), reporter))
     _warn_unpinned(resolution, built, reporter)
     text = render_lock(resolution, order, project.assembly_path, built)
     return Locked(resolution, order, text, project.assembly_path, built)
@@ -97,6 +107,11 @@ def _still_built(resolution: Resolution, recorded: dict[str, dict[str, str]]) ->
             if record["image"] == source.image:
                 kept[name] = record
             continue
+        if source is not None and source.debian is not None:
+            if record.get("packages") is not None and _packaged_as(name, source.debian, resolution,
+                                                                   record["packages"]) == record["image"]:
+                kept[name] = record
+            continue
         if source is None or source.build is None:
             continue
         try:
@@ -106,6 +121,34 @@ def _still_built(resolution: Resolution, recorded: dict[str, dict[str, str]]) ->
         if record["image"].rpartition(":")[2] == current.rpartition(":")[2]:
             kept[name] = record
     return kept
+
+
+def _packaged_as(name: str, source, resolution: Resolution, packages: list) -> str | None:
+    from moby_asm.debian.packages import debian_reference
+
+    try:
+        architecture = source.architecture_for(resolution.assembly.platforms[0])
+        return debian_reference(name, source, architecture, packages)
+    except (KeyError, TypeError):
+        return None
+
+
+def _resolve_packages(resolution: Resolution, kept: dict[str, dict], options: DebianOptions,
+                      reporter: Reporter) -> dict[str, dict]:
+    """Resolve the Debian packages of every component whose lock records none that still apply."""
+    names = [name for name, (_, version) in resolution.selected.items()
+             if version.source is not None and version.source.debian is not None and name not in kept]
+    if not names:
+        return {}
+    from moby_asm.debian.packages import DebianPackages
+
+    packages = DebianPackages(options)
+    resolved = {}
+    for name in names:
+        source = resolution.selected[name][1].source.debian
+        reporter.step(f"resolving the Debian packages of {name} from suite {source.suite}")
+        resolved[name] = {**packages.resolve(name, source, resolution.assembly.platforms[0]), "digest": None}
+    return resolved
 
 
 def _warn_unpinned(resolution: Resolution, pinned: dict[str, dict[str, str]], reporter: Reporter) -> None:

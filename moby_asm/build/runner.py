@@ -24,6 +24,7 @@ from moby_asm.builders.base import BuildJob, BuildOutput
 from moby_asm.compose import Composition, compose, write_composition
 from moby_asm.compose.plan import NATIVE_FORMATS, builder_for
 from moby_asm.compose.render import LOCAL_IMAGE_PREFIX, pinned_reference
+from moby_asm.debian.packages import DebianOptions
 from moby_asm.errors import InputError
 from moby_asm.fileio import WriteFailed, atomic_write_text
 from moby_asm.project import Locked, Project, lock_project
@@ -49,6 +50,12 @@ class BuildOptions:
     registry: str | None = None
     engine: str | None = None
     build_network: str | None = None
+    debian_mirrors: list[str] = field(default_factory=list)
+    debian_keyring: Path | None = None
+
+    def debian(self) -> DebianOptions:
+        """Return where this build takes Debian packages from."""
+        return DebianOptions(self.debian_mirrors, self.debian_keyring, self.offline, self.cache)
 
 
 @dataclass
@@ -75,14 +82,15 @@ def build_project(project: Project, options: BuildOptions, reporter: Reporter | 
     cancel = cancel or threading.Event()
     reporter = CancellingReporter(reporter or SilentReporter(), cancel)
     _check_options(options)
-    locked = lock_project(project, reporter=reporter)
+    locked = lock_project(project, reporter=reporter, debian=options.debian())
     by_builder = _assign_builders(project, options.formats or list(project.assembly.outputs), options.builder)
     output_dir = (options.output or project.folder / "dist").absolute()
     _check_output_dir(output_dir)
     run = _Build(project, options, StepRunner(options.jobs, reporter, cancel), reporter, cancel)
     images, built = run.images(locked, by_builder)
     resolved_text = locked.text
-    locked = locked.with_built({**run.pins(locked), **{item.component: item.record() for item in built}})
+    locked = locked.with_built({**run.pins(locked), **{item.component: {**locked.built.get(item.component, {}),
+                                                                        **item.record()} for item in built}})
     verified = run.verify(locked)
     composition = compose(project, locked)
     write_composition(composition, project.folder / "build", project.folder)
@@ -130,6 +138,8 @@ class _Build:
         self.cancel = cancel
         self.platform = project.assembly.platforms[0]
         self.fetcher = ImageFetcher(options, self.platform, reporter)
+        self._debian = None
+        self._debian_lock = threading.Lock()
 
     def images(self, locked: Locked, by_builder: dict[str, list[str]]) -> tuple[dict[str, Any], list]:
         """Build the context images and pull the others the native builder needs, all in parallel."""
@@ -141,6 +151,8 @@ class _Build:
         selected = self.selected = locked.resolution.selected
         to_build = self.to_build = [name for name, (_, version) in selected.items()
                                     if version.source is not None and version.source.build is not None]
+        packaged = [name for name, (_, version) in selected.items()
+                    if version.source is not None and version.source.debian is not None]
         # A tag-only image that the lock pins is fetched by its digest, so other content under the tag is refused.
         self.pulled_as = {name: pinned_reference(version.source.image, locked.built[name]["digest"])
                           if name in locked.built and "@" not in version.source.image else version.source.image
@@ -148,11 +160,29 @@ class _Build:
                           if version.source is not None and version.source.image}
         to_pull = sorted(set(self.pulled_as.values())) if by_builder.keys() & {"native", "docker"} else []
         steps = [(f"build {name}", lambda name=name: contexts.get(*selected[name])) for name in to_build]
+        steps += [(f"unpack the Debian packages of {name}", lambda name=name: self._debian_image(name, locked))
+                  for name in packaged]
         steps += [(f"pull {reference}", lambda reference=reference: self.fetcher.fetch(reference))
                   for reference in to_pull]
         results = self.steps.run(steps)
-        built = results[:len(to_build)]
-        return dict(zip(to_pull, results[len(to_build):], strict=True)), built
+        built = results[:len(to_build) + len(packaged)]
+        self._warn_scripts(built)
+        return dict(zip(to_pull, results[len(built):], strict=True)), built
+
+    def _debian_image(self, name: str, locked: Locked):
+        from moby_asm.debian.packages import DebianPackages
+
+        source = locked.resolution.selected[name][1].source.debian
+        with self._debian_lock:
+            if self._debian is None:
+                self._debian = DebianPackages(self.options.debian(), self.fetcher.store)
+        return self._debian.image(name, source, self.platform, locked.built[name])
+
+    def _warn_scripts(self, built: list) -> None:
+        for image in built:
+            if getattr(image, "scripted", ()):
+                self.reporter.warning(f"{image.component}: the maintainer scripts of {', '.join(image.scripted)} "
+                                      "were not run; add the files they would make to the component's 'files'")
 
     def pins(self, locked: Locked) -> dict[str, dict[str, str]]:
         """Return the digest each tag-only image of the selection had when it was pulled or found in the store."""
@@ -174,7 +204,9 @@ class _Build:
         from moby_asm.trust.policy import PolicyViolation, enforce_all, load_policy
 
         policy = load_policy(self.project.assembly.trust, self.project.assembly_path)
-        references = [pinned_reference(record["image"], record["digest"]) for record in locked.built.values()]
+        # Debian packages are checked against the archive's signed indexes instead.
+        references = [pinned_reference(record["image"], record["digest"]) for record in locked.built.values()
+                      if "packages" not in record]
         references += [image for image in self.pulled_as.values() if "@" in image and image not in references]
         covered = [reference for reference in references if policy.rules_for("images", reference)]
         for reference in covered:
@@ -215,6 +247,11 @@ class _Build:
                   has_built: bool) -> list[BuildOutput]:
         from moby_asm.builders.linuxkit import LinuxKitBuilder
 
+        packaged = [name for name, (_, version) in self.selected.items()
+                    if version.source is not None and version.source.debian is not None]
+        if packaged:
+            raise UnknownBuilder(f"the linuxkit builder cannot use the images made from Debian packages "
+                                 f"({', '.join(packaged)}); build these formats with the native builder")
         local_images = has_built and any(reference.startswith(LOCAL_IMAGE_PREFIX)
                                          for reference in image_references(composition.config))
         if local_images:

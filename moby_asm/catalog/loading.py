@@ -95,12 +95,20 @@ def config_file() -> Path:
     return Path(platformdirs.user_config_dir("moby-asm")) / "config.yml"
 
 
+class DebianSettings(StrictModel):
+    """Mirrors for Debian-package components, used instead of the system's apt sources, and their keyring."""
+
+    mirrors: list[str] = Field(default_factory=list)
+    keyring: str | None = None
+
+
 class UserConfig(StrictModel):
     """The user's configuration file."""
 
     catalogs: list[str] = Field(default_factory=list)
     trusted_templates: list[str] = Field(default_factory=list)
     trust: TrustPolicy | None = None
+    debian: DebianSettings | None = None
 
 
 def user_config() -> UserConfig:

@@ -14,6 +14,7 @@ from pydantic import AfterValidator, Field, ValidationInfo, field_validator, mod
 
 from moby_asm.catalog.placeholders import iter_malformed, iter_placeholders
 from moby_asm.catalog.runtime import ContainerConfig, IdOrName
+from moby_asm.debian.model import DebianSource
 from moby_asm.deploy.model import ServiceSpec, check_service_name
 from moby_asm.documents import StrictModel
 from moby_asm.versions import InvalidVersion, Range, Version
@@ -142,10 +143,11 @@ class BuildContext(StrictModel):
 
 
 class Source(StrictModel):
-    """The origin of the component's content: exactly one of image, build or path."""
+    """The origin of the component's content: exactly one of image, build, debian or path."""
 
     image: str | None = None
     build: BuildContext | None = None
+    debian: DebianSource | None = None
     path: str | None = None
 
     @field_validator("image")
@@ -155,10 +157,10 @@ class Source(StrictModel):
 
     @model_validator(mode="after")
     def _exactly_one(self) -> Source:
-        chosen = [key for key in ("image", "build", "path") if getattr(self, key) is not None]
+        chosen = [key for key in ("image", "build", "debian", "path") if getattr(self, key) is not None]
         if len(chosen) != 1:
             raise ValueError(
-                "a source sets exactly one of 'image', 'build' or 'path'"
+                "a source sets exactly one of 'image', 'build', 'debian' or 'path'"
                 + (f"; found {', '.join(chosen)}" if chosen else "")
             )
         return self

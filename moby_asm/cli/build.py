@@ -10,6 +10,12 @@ from moby_asm.cli.output import ConsoleReporter, console, escape, interruptible,
 
 CacheOption = typer.Option(None, "--cache", help="Content store folder; default: $MOBY_ASM_CACHE_DIR/store "
                                                   "or the user cache folder.")
+DebianMirrorOption = typer.Option(None, "--debian-mirror", metavar="URI",
+                                  help="Debian archive for Debian-package components, e.g. http://HOST/debian; "
+                                       "repeat for several. Default: the configuration file's, else apt's sources.")
+DebianKeyringOption = typer.Option(None, "--debian-keyring", metavar="FILE",
+                                   help="OpenPGP keyring that signs the --debian-mirror archives; default: apt's "
+                                        "trusted keys.")
 
 
 def build(
@@ -37,6 +43,8 @@ def build(
     build_network: str = typer.Option(None, "--build-network", metavar="MODE",
                                       help="Network of RUN steps in image builds, e.g. none or host; default: "
                                            "the engine's."),
+    debian_mirrors: list[str] = DebianMirrorOption,
+    debian_keyring: Path = DebianKeyringOption,
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the plan and what the cache holds; build nothing."),
     json: bool = typer.Option(False, "--json", help="Print machine-readable JSON."),
 ) -> None:
@@ -48,7 +56,8 @@ def build(
     options = BuildOptions(formats=list(formats or ()), builder=builder, jobs=jobs, cache=cache, output=output,
                            pull=pull, offline=offline, insecure=set(insecure or ()),
                            mirrors=parse_mirrors(mirrors or ()), registry=registry, engine=engine,
-                           build_network=build_network)
+                           build_network=build_network, debian_mirrors=list(debian_mirrors or ()),
+                           debian_keyring=debian_keyring)
     if dry_run:
         _dry_run(project, options, json)
         return
@@ -110,11 +119,12 @@ def _dry_run(project, options, json: bool) -> None:
     from moby_asm.compose import compose
     from moby_asm.project import lock_project
 
-    locked = lock_project(project, reporter=ConsoleReporter())
+    locked = lock_project(project, reporter=ConsoleReporter(), debian=options.debian())
     composition = compose(project, locked)
     store = _open_store(options.cache)
     platform = project.assembly.platforms[0]
     contexts = _context_images(locked, options.registry or project.assembly.builder.registry)
+    contexts.update({record["image"]: record["image"] for record in locked.built.values() if "packages" in record})
     cached = {reference: _in_store(store, reference, platform) for reference in image_references(composition.config)
               if reference not in contexts}
     built = {reference: _in_store(store, reference, platform) for reference in contexts.values()}

@@ -6,17 +6,19 @@ from pathlib import Path
 
 import typer
 
+from moby_asm.cli.build import CacheOption, DebianKeyringOption, DebianMirrorOption
 from moby_asm.cli.output import console, escape, print_json, table
 
 AssemblyArgument = typer.Argument(Path("."), help="The assembly file, or a folder holding assembly.yml.")
 JsonOption = typer.Option(False, "--json", help="Print machine-readable JSON.")
 
 
-def _locked(assembly: Path, upgrade: list[str] | None = None, upgrade_all: bool = False, reporter=None):
+def _locked(assembly: Path, upgrade: list[str] | None = None, upgrade_all: bool = False, reporter=None,
+            debian=None):
     from moby_asm.project import lock_project, open_project
 
     project = open_project(assembly)
-    return project, lock_project(project, set(upgrade or ()), upgrade_all, reporter)
+    return project, lock_project(project, set(upgrade or ()), upgrade_all, reporter, debian)
 
 
 def lock(
@@ -25,12 +27,15 @@ def lock(
                                       help="Let NAME move to its newest allowed version; repeat for several."),
     upgrade_all: bool = typer.Option(False, "--upgrade-all", help="Let every component move to its newest version."),
     check: bool = typer.Option(False, "--check", help="Write nothing; exit 1 when the lock does not match the inputs."),
-    offline: bool = typer.Option(False, "--offline", help="Contact no registry; fail if the trust policy "
-                                                             "covers an image."),
+    offline: bool = typer.Option(False, "--offline", help="Contact no registry or Debian mirror; fail "
+                                                             "if the trust policy covers an image."),
     insecure: list[str] = typer.Option(None, "--insecure-registry", metavar="HOST[:PORT]",
                                        help="Allow plain HTTP to this registry (loopback hosts always are)."),
     mirrors: list[str] = typer.Option(None, "--mirror", metavar="REGISTRY=MIRROR",
                                       help="Check signatures of REGISTRY's images on MIRROR."),
+    debian_mirrors: list[str] = DebianMirrorOption,
+    debian_keyring: Path = DebianKeyringOption,
+    cache: Path = CacheOption,
     json: bool = JsonOption,
 ) -> None:
     """Resolve the assembly and write assembly.lock beside it; verify the signatures its trust policy requires."""
@@ -40,7 +45,10 @@ def lock(
     from moby_asm.cli.output import ConsoleReporter
     from moby_asm.lock import LockMismatch, compare_locks, write_lock
 
-    project, locked = _locked(assembly, upgrade, upgrade_all, ConsoleReporter())
+    from moby_asm.debian.packages import DebianOptions
+
+    debian = DebianOptions(list(debian_mirrors or ()), debian_keyring, offline, cache)
+    project, locked = _locked(assembly, upgrade, upgrade_all, ConsoleReporter(), debian)
     _check_upgrade_names(project, upgrade or [])
     locked = _verify_signed(project, locked, offline, set(insecure or ()), parse_mirrors(mirrors or ()))
     if check:

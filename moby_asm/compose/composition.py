@@ -47,6 +47,7 @@ def compose(project: Project, locked: Locked, built: dict[str, dict[str, str]] |
     """
     if built is None:
         built = {name: {"image": pinned_reference(record["image"], record["digest"]), "digest": record["digest"]}
+                 | ({"packages": len(record["packages"])} if "packages" in record else {})
                  for name, record in locked.built.items()}
     document = load_document(project.assembly_path)
     values = parameter_values(locked.resolution, document)
@@ -56,8 +57,9 @@ def compose(project: Project, locked: Locked, built: dict[str, dict[str, str]] |
     _check_rendered(config)
     plan = build_plan(locked.resolution, locked.order, config)
     for step in plan["steps"]:
-        if step["kind"] == "build-image" and step["id"].removeprefix("build:") in (built or {}):
-            step["result"] = built[step["id"].removeprefix("build:")]
+        name = step["id"].partition(":")[2]
+        if step["kind"] in ("build-image", "debian-image") and name in (built or {}):
+            step["result"] = built[name]
     header = LINUXKIT_HEADER.format(assembly=project.assembly_path.name)
     files = {
         LINUXKIT_FILE: (header + yaml.dump(config, Dumper=_Dumper, sort_keys=False, width=120)).encode(),

@@ -87,4 +87,8 @@ def _image_step(plan: _Plan, resolution: Resolution, name: str, platforms: list[
                   "contextDigest": build_context_digest(entry, version, platforms[0]), "dockerfile": build.dockerfile,
                   "args": dict(sorted(build.args.items())), "target": build.target, "platforms": platforms}
         return plan.add(f"build:{name}", "build-image", inputs, [])
+    if version.source.debian is not None:
+        inputs = {"debian": version.source.debian.model_dump(mode="json", exclude_defaults=True),
+                  "platforms": platforms}
+        return plan.add(f"debian:{name}", "debian-image", inputs, [])
     return plan.add(f"pull:{reference}", "pull", {"image": reference, "platforms": platforms}, [])

@@ -22,6 +22,7 @@ from moby_asm.treehash import tree_digest
 EXTENDING_FIELDS = ("binds.add", "capabilities.add")
 STAGE_SECTIONS = {"onboot": "onboot", "service": "services", "onshutdown": "onshutdown"}
 LOCAL_IMAGE_PREFIX = "moby-asm.local/"
+UNRESOLVED_DEBIAN_TAG = "debian-packages-not-locked"
 
 
 class ComposeError(InputError):
@@ -58,6 +59,9 @@ def image_reference(entry: CatalogEntry, version: ComponentVersion, platform: st
         return source.image
     if source.build is not None:
         return f"{LOCAL_IMAGE_PREFIX}{entry.name}:{build_context_digest(entry, version, platform)[:16]}"
+    if source.debian is not None:
+        # The lock's package list names the real tag; compose puts it in place of this one.
+        return f"{LOCAL_IMAGE_PREFIX}{entry.name}:{UNRESOLVED_DEBIAN_TAG}"
     raise ComposeError(f"component {entry.name!r} {version.version} has a path source, which only the "
                        "'files' stage takes; use an image or a build context for containers")
 

@@ -103,6 +103,9 @@ def built_images(lock: dict[str, Any] | None) -> dict[str, dict[str, str]]:
         source = item.get("source") if isinstance(item, dict) else None
         if isinstance(source, dict) and source.get("image") and source.get("digest"):
             result[item["name"]] = {"image": str(source["image"]), "digest": str(source["digest"])}
+        if isinstance(source, dict) and source.get("image") and isinstance(source.get("packages"), list):
+            result[item["name"]] = {"image": str(source["image"]), "digest": source.get("digest"),
+                                    "packages": source["packages"]}
     return result
 
 
@@ -141,8 +144,10 @@ def _source_changes(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
     for name in sorted(before.keys() & after.keys()):
         if before[name] != after[name]:
             rebuilt = isinstance(before[name], dict) and "build" in before[name]
+            repackaged = isinstance(before[name], dict) and "debian" in before[name]
             changes.append(f"component {name}: " + ("its build context changed since its image was built"
-                                                    if rebuilt else "its source changed"))
+                                                    if rebuilt else "its Debian packages changed" if repackaged
+                                                    else "its source changed"))
     return changes
 
 
@@ -169,6 +174,11 @@ def _source(source, built: dict[str, str] | None) -> dict[str, Any]:
         item = {"build": source.build.model_dump(exclude_defaults=True)}
         if built:
             item.update(image=built["image"], digest=built["digest"])
+        return item
+    if source.debian is not None:
+        item = {"debian": source.debian.model_dump(exclude_defaults=True)}
+        if built:
+            item.update(image=built["image"], digest=built.get("digest"), packages=built["packages"])
         return item
     return {"path": source.path}
 

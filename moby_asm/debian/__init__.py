@@ -1,0 +1,1 @@
+"""Components made from Debian packages: mirrors, verified indexes, resolution and image layers."""
