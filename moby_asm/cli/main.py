@@ -15,7 +15,7 @@ import sys
 import typer
 
 from moby_asm import __version__
-from moby_asm.cli import build, components, compose, deploy, importing, new, resolve, templates, trust, validate
+from moby_asm.cli import boot, build, components, compose, deploy, importing, new, resolve, templates, trust, validate
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -40,6 +40,7 @@ app.command("graph")(resolve.graph)
 app.command("compose")(compose.compose)
 app.command("import")(importing.import_configs)
 app.command("build")(build.build)
+app.command("run")(boot.run)
 app.command("new")(new.new)
 app.command("deploy")(deploy.deploy)
 app.command("undeploy")(deploy.undeploy)

@@ -81,7 +81,7 @@ def stream_tool(command: Sequence[str], *, on_line: Callable[[str], None], cance
             on_line(line)
         returncode = _wait(process, command, cancel)
     except BaseException:
-        _stop(process)
+        stop_process(process)
         raise
     if returncode != 0:
         raise ToolFailed(command, returncode, "\n".join(last_lines))
@@ -142,7 +142,7 @@ def _check_cancel(command: Sequence[str], cancel: threading.Event | None) -> Non
         raise Cancelled(command)
 
 
-def _stop(process: subprocess.Popen) -> None:
+def stop_process(process: subprocess.Popen) -> None:
     """Stop the program's process group: SIGTERM, then SIGKILL if it has not exited in time."""
     if process.poll() is not None:
         return

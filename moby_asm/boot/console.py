@@ -1,0 +1,123 @@
+"""Run QEMU, copy its serial console to the terminal and a log file, and check expectations.
+
+A smoke test passes when every expected text has appeared on the console. It fails when
+the time runs out, the kernel panics, or QEMU exits first; the error then carries the
+last lines of the console. QEMU is always stopped before this module returns.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import select
+import shutil
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from moby_asm.errors import Cancelled, MobyAsmError
+from moby_asm.tools.command import ToolMissing, stop_process
+
+PANIC = re.compile(r"Kernel panic - not syncing[^\r\n]*")
+TAIL_LINES = 30
+INSTALL_HINT = "install QEMU, for example the Debian package qemu-system-x86 (or qemu-system-arm for arm64)"
+_ESCAPES = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1bc|\r")
+
+
+class BootFailed(MobyAsmError):
+    """The boot did not meet its expectations; `tail` holds the last console lines."""
+
+    def __init__(self, reason: str, tail: str, log: Path):
+        self.reason = reason
+        self.tail = tail
+        self.log = log
+        super().__init__(f"{reason}\nlast console lines (the whole console is in {log}):\n{tail}")
+
+
+@dataclass
+class BootResult:
+    """How a boot ended: seconds until every expectation was met (or QEMU exited), and the log file."""
+
+    seconds: float
+    log: Path
+    met: list[str] = field(default_factory=list)
+
+
+@dataclass
+class _Console:
+    expect: list[str]
+    text: str = ""
+    met: list[str] = field(default_factory=list)
+
+    def add(self, data: bytes) -> None:
+        self.text += _ESCAPES.sub("", data.decode("utf-8", "replace"))
+        self.met = [item for item in self.expect if item in self.text]
+
+    def tail(self) -> str:
+        return "\n".join(self.text.splitlines()[-TAIL_LINES:])
+
+    @property
+    def missing(self) -> list[str]:
+        return [item for item in self.expect if item not in self.met]
+
+
+def watch_console(command: list[str], log: Path, expect: list[str], timeout: float | None,
+                  show: Callable[[bytes], None], interactive: bool = False) -> BootResult:
+    """Run `command`, passing console output to `show` and `log`; return once expectations are met or QEMU exits."""
+    if shutil.which(command[0]) is None:
+        raise ToolMissing(command[0], INSTALL_HINT)
+    log.parent.mkdir(parents=True, exist_ok=True)
+    console = _Console(list(expect))
+    started = time.monotonic()
+    with open(log, "wb") as log_file:
+        process = subprocess.Popen(command, stdin=None if interactive else subprocess.DEVNULL,
+                                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT, process_group=0)
+        try:
+            _follow(process, console, log_file, show, started, timeout, log)
+        except KeyboardInterrupt:
+            raise Cancelled("the boot was interrupted; QEMU was stopped") from None
+        finally:
+            stop_process(process)
+            process.stdout.close()
+    return BootResult(time.monotonic() - started, log, console.met)
+
+
+def _follow(process: subprocess.Popen, console: _Console, log_file, show, started: float,
+            timeout: float | None, log: Path) -> None:
+    descriptor = process.stdout.fileno()
+    while True:
+        if timeout is not None and time.monotonic() - started > timeout:
+            if not console.expect:
+                return
+            raise BootFailed(_timed_out(console, timeout), console.tail(), log)
+        ready, _, _ = select.select([descriptor], [], [], 0.2)
+        data = os.read(descriptor, 65536) if ready else b""
+        if ready and not data:
+            _check_exit(process, console, log)
+            return
+        if data:
+            log_file.write(data)
+            log_file.flush()
+            show(data)
+            console.add(data)
+            panic = PANIC.search(console.text)
+            if panic:
+                raise BootFailed(f"the kernel panicked: {panic.group(0).strip()}", console.tail(), log)
+            if console.expect and not console.missing:
+                return
+
+
+def _check_exit(process: subprocess.Popen, console: _Console, log: Path) -> None:
+    code = process.wait()
+    if console.missing:
+        raise BootFailed(f"QEMU exited (code {code}) before the console showed "
+                         f"{', '.join(map(repr, console.missing))}", console.tail(), log)
+    if code != 0:
+        raise BootFailed(f"QEMU exited with code {code}", console.tail(), log)
+
+
+def _timed_out(console: _Console, timeout: float) -> str:
+    return (f"after {timeout:g} s the console had not shown {', '.join(map(repr, console.missing))}; "
+            "the boot hung or the machine is slow: raise --timeout if the log shows progress")
