@@ -1,7 +1,8 @@
 """Run QEMU, copy its serial console to the terminal and a log file, and check expectations.
 
 A smoke test passes when every expected text has appeared on the console. It fails when
-the time runs out, the kernel panics, or QEMU exits first; the error then carries the
+the time runs out, the kernel panics, a text marked as a failure appears, or QEMU exits
+first; the error then carries the
 last lines of the console. QEMU is always stopped before this module returns.
 """
 
@@ -48,12 +49,27 @@ class BootResult:
 @dataclass
 class _Console:
     expect: list[str]
+    fail_on: list[str] = field(default_factory=list)
     text: str = ""
+    scanned: int = 0
     met: list[str] = field(default_factory=list)
 
     def add(self, data: bytes) -> None:
         self.text += _ESCAPES.sub("", data.decode("utf-8", "replace"))
         self.met = [item for item in self.expect if item in self.text]
+
+    def failure(self) -> str | None:
+        """Return why the boot failed when a line since the last call shows a panic or a `fail_on` text."""
+        start = self.text.rfind("\n", 0, self.scanned) + 1
+        self.scanned = len(self.text)
+        for line in self.text[start:].splitlines():
+            panic = PANIC.search(line)
+            if panic:
+                return f"the kernel panicked: {panic.group(0).strip()}"
+            found = next((text for text in self.fail_on if text in line), None)
+            if found is not None:
+                return f"the console showed {found!r}: {line.strip()}"
+        return None
 
     def tail(self) -> str:
         return "\n".join(self.text.splitlines()[-TAIL_LINES:])
@@ -64,12 +80,17 @@ class _Console:
 
 
 def watch_console(command: list[str], log: Path, expect: list[str], timeout: float | None,
-                  show: Callable[[bytes], None], interactive: bool = False) -> BootResult:
-    """Run `command`, passing console output to `show` and `log`; return once expectations are met or QEMU exits."""
+                  show: Callable[[bytes], None], interactive: bool = False,
+                  fail_on: list[str] | None = None) -> BootResult:
+    """Run `command`, passing console output to `show` and `log`; return once expectations are met or QEMU exits.
+
+    Raise BootFailed on a kernel panic, on a line holding a text of `fail_on`, on timeout
+    with expectations missing, or when QEMU exits before they are met.
+    """
     if shutil.which(command[0]) is None:
         raise ToolMissing(command[0], INSTALL_HINT)
     log.parent.mkdir(parents=True, exist_ok=True)
-    console = _Console(list(expect))
+    console = _Console(list(expect), list(fail_on or ()))
     started = time.monotonic()
     with open(log, "wb") as log_file:
         process = subprocess.Popen(command, stdin=None if interactive else subprocess.DEVNULL,
@@ -102,9 +123,9 @@ def _follow(process: subprocess.Popen, console: _Console, log_file, show, starte
             log_file.flush()
             show(data)
             console.add(data)
-            panic = PANIC.search(console.text)
-            if panic:
-                raise BootFailed(f"the kernel panicked: {panic.group(0).strip()}", console.tail(), log)
+            failure = console.failure()
+            if failure:
+                raise BootFailed(failure, console.tail(), log)
             if console.expect and not console.missing:
                 return
 

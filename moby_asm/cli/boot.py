@@ -25,6 +25,8 @@ def run(
     timeout: float = typer.Option(None, "--timeout", metavar="SECONDS", min=1,
                                   help="Stop after this long; with --expect, a missed expectation exits 1. "
                                        "Default with --expect: 300."),
+    fail_on: list[str] = typer.Option(None, "--fail-on", metavar="TEXT",
+                                      help="Text that fails the run at once when the console shows it; repeatable."),
     append: list[str] = typer.Option(None, "--append", metavar="ARG", help="Extra kernel argument; repeatable."),
     log: Path = typer.Option(None, "--log", help="Console log file; default: NAME-console.log beside the kernel."),
 ) -> None:
@@ -40,7 +42,7 @@ def run(
     notes = error_console()
     notes.print(f"booting {image.name} with QEMU, {accelerator.upper()} ({why}); console log: {log}", markup=False)
     result = watch_console(command, log, expectations, timeout or (300.0 if expectations else None), _show,
-                           interactive=not expectations and sys.stdin.isatty())
+                           interactive=not expectations and sys.stdin.isatty(), fail_on=list(fail_on or ()))
     if expectations:
         notes.print(f"all {len(expectations)} expectations met after {result.seconds:.1f} s", markup=False)
 
