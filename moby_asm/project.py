@@ -4,16 +4,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from moby_asm.assembly.model import ASSEMBLY_FILE, Assembly, load_assembly
 from moby_asm.catalog.loading import Catalog, default_sources, load_catalog
-from moby_asm.debian.packages import DebianOptions
 from moby_asm.errors import InputError
 from moby_asm.lock.lockfile import LOCK_FILE, built_images, locked_versions, read_lock, render_lock
 from moby_asm.reporter import Reporter, SilentReporter
 from moby_asm.resolve.order import boot_order
 from moby_asm.resolve.positions import locate
 from moby_asm.resolve.resolution import Resolution, resolve
+
+if TYPE_CHECKING:
+    from moby_asm.debian.packages import DebianOptions
 
 
 class AssemblyNotFound(InputError):
@@ -86,7 +89,7 @@ def lock_project(project: Project, upgrade: set[str] | None = None, upgrade_all:
         if "packages" in recorded.get(name, {}):
             del recorded[name]
     built = _still_built(resolution, recorded)
-    built.update(_resolve_packages(resolution, built, debian or DebianOptions(), reporter))
+    built.update(_resolve_packages(resolution, built, debian, reporter))
     _warn_unpinned(resolution, built, reporter)
     text = render_lock(resolution, order, project.assembly_path, built)
     return Locked(resolution, order, text, project.assembly_path, built)
@@ -133,16 +136,16 @@ def _packaged_as(name: str, source, resolution: Resolution, packages: list) -> s
         return None
 
 
-def _resolve_packages(resolution: Resolution, kept: dict[str, dict], options: DebianOptions,
+def _resolve_packages(resolution: Resolution, kept: dict[str, dict], options: DebianOptions | None,
                       reporter: Reporter) -> dict[str, dict]:
     """Resolve the Debian packages of every component whose lock records none that still apply."""
     names = [name for name, (_, version) in resolution.selected.items()
              if version.source is not None and version.source.debian is not None and name not in kept]
     if not names:
         return {}
-    from moby_asm.debian.packages import DebianPackages
+    from moby_asm.debian.packages import DebianOptions, DebianPackages
 
-    packages = DebianPackages(options)
+    packages = DebianPackages(options or DebianOptions())
     resolved = {}
     for name in names:
         source = resolution.selected[name][1].source.debian

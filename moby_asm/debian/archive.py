@@ -4,7 +4,7 @@ Trust flows from the archive keyring: the Release file's signature is checked fi
 Packages index against the SHA-256 the Release lists, and each .deb against the SHA-256
 its index (or the lock) lists. Only verified bytes enter the content store, where blobs
 are named by their SHA-256. The last verified Release of each mirror and suite is kept
-too, so that `--offline` can resolve from the store alone; its signature is checked
+too, so that `--offline` can resolve from the store alone. Its signature is checked
 again on every use.
 """
 
@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from moby_asm.debian.errors import ArchiveError, HashMismatch, NotCached
-from moby_asm.debian.index import PackageIndex, PackageRecord
+from moby_asm.debian.errors import ArchiveError, BadSignature, HashMismatch, NotCached
+from moby_asm.debian.index import PackageIndex
 from moby_asm.debian.mirrors import Mirror
 from moby_asm.debian.signature import verify_release
 from moby_asm.fileio import atomic_write_bytes
@@ -74,9 +74,10 @@ class Archive:
         if signed is None:
             return self._detached_release(mirror, suite, pointer)
         text = verify_release(signed, None, mirror.keyrings, where)
+        release = _parse_release(text, mirror, suite, where)
         if not self.offline:
             atomic_write_bytes(pointer, signed)
-        return _parse_release(text, mirror, suite, where)
+        return release
 
     def fetch(self, record: dict[str, Any], mirror_uri: str) -> Path:
         """Return the stored path of a package as the lock or an index records it, fetching it when missing."""
@@ -94,7 +95,11 @@ class Archive:
         if self.offline:
             raise NotCached(f"{where} is signed separately and is not cached; run once without --offline")
         text = self._get(where)
-        verify_release(text, self._get(where + ".gpg"), mirror.keyrings, where)
+        signature = self._get(where + ".gpg", missing_ok=True)
+        if signature is None:
+            raise BadSignature(f"{where}: the archive is not signed (it has neither InRelease nor Release.gpg), so "
+                               "its packages cannot be verified; use a signed mirror")
+        verify_release(text, signature, mirror.keyrings, where)
         return _parse_release(text, mirror, suite, where)
 
     def _packages(self, release: Release, name: str) -> bytes:
@@ -159,13 +164,6 @@ class Archive:
             self._session.mount("http://", retries)
             self._session.mount("https://", retries)
         return self._session
-
-
-def records_by_mirror(records: list[PackageRecord]) -> dict[str, list[PackageRecord]]:
-    grouped: dict[str, list[PackageRecord]] = {}
-    for record in records:
-        grouped.setdefault(record.mirror, []).append(record)
-    return grouped
 
 
 def _checked(data: bytes, listed: tuple[str, int], url: str) -> bytes:

@@ -8,8 +8,8 @@ the same bytes. Maintainer scripts are not run; the packages that have them are 
 
 A source's `paths` selects and renames: each target takes the entries that its patterns
 match (`*`, `?` and `[...]` stay within one path part). A target ending in `.tar` becomes
-a tar archive of the matches and everything below them; a single matched folder is
-copied under the target; otherwise the matched files are concatenated in path order.
+a tar archive of the matches and everything below them. A single matched folder is
+copied under the target. Otherwise the matched files are concatenated in path order.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Where Debian packages come from: mirrors named by the user, or else the system's apt sources.
+"""Debian mirrors: those named by the user, or else the system's apt sources.
 
 apt's own configuration is read as apt reads it: `sources.list` and `sources.list.d/*.list`
 in the one-line format, and `sources.list.d/*.sources` in deb822. A mirror's keyring is
@@ -16,7 +16,7 @@ APT_ROOT = Path("/etc/apt")
 
 
 class NoMirror(InputError):
-    """No configured mirror serves the suite a component asks for."""
+    """No configured mirror serves the suite that a component requests."""
 
 
 @dataclass(frozen=True)
@@ -45,7 +45,7 @@ def mirrors_for(mirrors: list[Mirror], suite: str, component: str) -> list[Mirro
     serving = [mirror for mirror in mirrors if mirror.serves(suite)]
     if not serving:
         known = ", ".join(f"{m.uri} ({' '.join(m.suites)})" for m in mirrors) or "none"
-        raise NoMirror(f"component {component!r} asks for Debian suite {suite!r}, which no configured mirror "
+        raise NoMirror(f"component {component!r} requests Debian suite {suite!r}, which no configured mirror "
                        f"serves (configured: {known}); add a mirror with --debian-mirror URI or under "
                        "'debian: mirrors:' in the configuration file")
     return serving

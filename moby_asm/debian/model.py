@@ -38,10 +38,10 @@ def parse_relation(text: str) -> list[list[dict[str, Any]]]:
     return relations
 
 
-def _check_relative(path: str, what: str) -> str:
+def _check_relative(path: str, label: str) -> str:
     parts = path.split("/")
     if not path or path.startswith("/") or ".." in parts or "" in parts:
-        raise ValueError(f"{what} {path!r} must be a relative path inside the package files, "
+        raise ValueError(f"{label} {path!r} must be a relative path inside the package files, "
                          "without '..', a leading '/' or empty parts, as in 'usr/bin/runc'")
     return path
 

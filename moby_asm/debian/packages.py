@@ -14,13 +14,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from moby_asm.compose.render import LOCAL_IMAGE_PREFIX
 from moby_asm.debian.archive import Archive
 from moby_asm.debian.errors import ArchiveError
 from moby_asm.debian.mirrors import Mirror, configured_mirrors, mirrors_for
 from moby_asm.debian.model import DebianSource
 from moby_asm.debian.solver import Solver
 
-LOCAL_PREFIX = "moby-asm.local/"
 
 
 @dataclass
@@ -56,7 +56,7 @@ def debian_reference(component: str, source: DebianSource, architecture: str, pa
     settings = source.model_dump(mode="json")
     identity = [settings, architecture, [(p["name"], p["version"], p["architecture"], p["sha256"]) for p in packages]]
     digest = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()
-    return f"{LOCAL_PREFIX}{component}:deb-{digest[:16]}"
+    return f"{LOCAL_IMAGE_PREFIX}{component}:deb-{digest[:16]}"
 
 
 class DebianPackages:
@@ -116,7 +116,10 @@ class DebianPackages:
             except ArchiveError as error:
                 problems.append(str(error))
         raise ArchiveError(f"package {package['name']} {package['version']} could not be fetched from any mirror:\n"
-                           + "\n".join(f"  {problem}" for problem in problems))
+                           + "\n".join(f"  {problem}" for problem in problems)
+                           + "\nA mirror of a stable suite keeps only the current version of each package; run "
+                           "'moby-asm lock --upgrade COMPONENT' to lock the current one, or name an archive that "
+                           "keeps this version with --debian-mirror")
 
 
 def _names(mirrors: list[Mirror]) -> str:

@@ -67,9 +67,10 @@ def _binary_keyring(keyring: Path, scratch: Path) -> Path:
 
 
 def _reason(result: subprocess.CompletedProcess) -> str:
-    for line in result.stdout.splitlines():
-        words = line.split()
-        if len(words) > 1 and words[1] in _STATUS_REASONS:
-            return _STATUS_REASONS[words[1]]
+    # gpgv prints ERRSIG before the NO_PUBKEY that explains it, so the order of _STATUS_REASONS decides.
+    found = {line.split()[1] for line in result.stdout.splitlines() if len(line.split()) > 1}
+    for status, reason in _STATUS_REASONS.items():
+        if status in found:
+            return reason
     detail = (result.stderr.strip().splitlines() or ["no valid signature found"])[-1]
     return detail.removeprefix("gpgv: ")

@@ -97,12 +97,22 @@ class Solver:
         for record in self.index.versions(item["name"]):
             if satisfies(record.version, constraint):
                 return record
-        if constraint is None:
-            for provider in self.index.providers(item["name"]):
-                versions = self.index.versions(provider)
-                if versions:
-                    return versions[0]
+        for provider in self.index.providers(item["name"]):
+            for record in self.index.versions(provider):
+                if self._provides_matching(record, item["name"], constraint):
+                    return record
         return None
+
+    @staticmethod
+    def _provides_matching(record: PackageRecord, name: str, constraint: tuple[str, str] | None) -> bool:
+        """Return whether `record` provides `name` in a way that meets `constraint`, as apt 1.x and later read it."""
+        for provided in record.provides():
+            if provided["name"] != name:
+                continue
+            version = provided.get("version")
+            if constraint is None or (version is not None and satisfies(version[1], constraint)):
+                return True
+        return False
 
     def _candidate(self, item: dict[str, Any], why: str) -> PackageRecord:
         if item["name"] in self.exclude:
