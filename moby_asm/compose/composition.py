@@ -55,7 +55,8 @@ def compose(project: Project, locked: Locked, built: dict[str, dict[str, str]] |
     if built:
         config = _name_built_images(config, locked, built)
     _check_rendered(config)
-    plan = build_plan(locked.resolution, locked.order, config)
+    packaged = {name: record["image"] for name, record in locked.built.items() if "packages" in record}
+    plan = build_plan(locked.resolution, locked.order, config, packaged)
     for step in plan["steps"]:
         name = step["id"].partition(":")[2]
         if step["kind"] in ("build-image", "debian-image") and name in (built or {}):

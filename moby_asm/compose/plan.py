@@ -1,9 +1,9 @@
 """The build plan: a DAG of steps whose keys hash every input, so unchanged steps can be skipped.
 
-Steps: `pull` an image or `build-image` from a Docker build context; `kernel` and
-`unpack` (init images) from those images; `bundle` each container into an OCI runtime
-bundle; `files` for the file entries; `assemble` the root filesystem; `emit` one step
-per output format, with the builder that makes it. A step's key is the SHA-256 of its
+Steps: `pull` an image, `build-image` from a Docker build context or `debian-image` from
+locked Debian packages; `kernel` and `unpack` (init images) from those images; `bundle`
+each container into an OCI runtime bundle; `files` for the file entries; `assemble` the
+root filesystem; `emit` one step per output format, with the builder that makes it. A step's key is the SHA-256 of its
 kind, its inputs and the keys of the steps it depends on.
 """
 
@@ -49,11 +49,17 @@ class _Plan:
         return step_id
 
 
-def build_plan(resolution: Resolution, order: dict[str, list[str]], config: dict[str, Any]) -> dict[str, Any]:
-    """Return the plan that builds `config`, the rendered LinuxKit config of `resolution`."""
+def build_plan(resolution: Resolution, order: dict[str, list[str]], config: dict[str, Any],
+               packaged: dict[str, str] | None = None) -> dict[str, Any]:
+    """Return the plan that builds `config`, the rendered LinuxKit config of `resolution`.
+
+    `packaged` maps each component made from Debian packages to the image tag of its locked
+    packages, so that a step's key changes when they do.
+    """
     plan = _Plan()
     platforms = list(resolution.assembly.platforms)
-    image_steps = {name: _image_step(plan, resolution, name, platforms) for name in resolution.selected
+    image_steps = {name: _image_step(plan, resolution, name, platforms, (packaged or {}).get(name))
+                   for name in resolution.selected
                    if resolution.selected[name][1].source is not None and resolution.selected[name][1].source.path is None}
     parts = []
     if "kernel" in config:
@@ -76,7 +82,7 @@ def build_plan(resolution: Resolution, order: dict[str, list[str]], config: dict
     return {"planVersion": PLAN_VERSION, "assembly": resolution.assembly.name, "steps": plan.steps}
 
 
-def _image_step(plan: _Plan, resolution: Resolution, name: str, platforms: list[str]) -> str:
+def _image_step(plan: _Plan, resolution: Resolution, name: str, platforms: list[str], packaged: str | None) -> str:
     entry, version = resolution.selected[name]
     reference = image_reference(entry, version, platforms[0])
     if version.source.build is not None:
@@ -88,7 +94,8 @@ def _image_step(plan: _Plan, resolution: Resolution, name: str, platforms: list[
                   "args": dict(sorted(build.args.items())), "target": build.target, "platforms": platforms}
         return plan.add(f"build:{name}", "build-image", inputs, [])
     if version.source.debian is not None:
-        inputs = {"debian": version.source.debian.model_dump(mode="json", exclude_defaults=True),
+        inputs = {"image": packaged or reference,
+                  "debian": version.source.debian.model_dump(mode="json", exclude_defaults=True),
                   "platforms": platforms}
         return plan.add(f"debian:{name}", "debian-image", inputs, [])
     return plan.add(f"pull:{reference}", "pull", {"image": reference, "platforms": platforms}, [])

@@ -68,12 +68,13 @@ class PackageIndex:
     def add(self, data: bytes, mirror: str) -> None:
         """Add the paragraphs of one Packages file served by `mirror`."""
         for paragraph in data.split(b"\n\n"):
-            found = _PACKAGE.search(paragraph)
+            # Package is the first field of every paragraph that Debian's archive tools write.
+            found = _PACKAGE.match(paragraph) or _PACKAGE.search(paragraph)
             if found is None:
                 continue
             name = found.group(1).decode("ascii", "replace")
             self._paragraphs.setdefault(name, []).append((paragraph, mirror))
-            match = _PROVIDES.search(paragraph)
+            match = _PROVIDES.search(paragraph) if b"Provides:" in paragraph else None
             if match:
                 for provided in re.split(rb"[,\s]+", re.sub(rb"\([^)]*\)", b"", match.group(1))):
                     if provided:
