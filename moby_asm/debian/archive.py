@@ -63,7 +63,8 @@ class Archive:
     def release(self, mirror: Mirror, suite: str) -> Release:
         """Return the mirror's Release for `suite`, fetched and verified, or from the store when offline."""
         where = f"{mirror.uri}/dists/{suite}/InRelease"
-        pointer = self.store.root / "debian" / "releases" / hashlib.sha256(f"{mirror.uri}\0{suite}".encode()).hexdigest()
+        key = hashlib.sha256(f"{mirror.uri}\0{suite}".encode()).hexdigest()
+        pointer = self.store.root / "debian" / "releases" / key
         if self.offline:
             if not pointer.is_file():
                 raise NotCached(f"no verified Release of suite {suite!r} from {mirror.uri} is cached, and --offline "

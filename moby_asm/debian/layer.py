@@ -53,7 +53,7 @@ class Unpacked:
     scripted: list[str] = field(default_factory=list)
 
     def add_package(self, name: str, deb: Path) -> None:
-        from debian.debfile import DebFile, DebError
+        from debian.debfile import DebError, DebFile
 
         try:
             package = DebFile(str(deb))
@@ -124,8 +124,9 @@ def _mapped(unpacked: Unpacked, target: str, matches: list[str]) -> dict[str, _E
         return {target: _Entry(_file_info(target, content.stat().st_size, 0o644), content)}
     if len(matches) == 1 and entries[matches[0]].info.isdir():
         prefix = matches[0] + "/"
-        return {f"{target}/{path.removeprefix(prefix)}": _renamed(entries[path], f"{target}/{path.removeprefix(prefix)}")
-                for path in entries if path.startswith(prefix)} | {target: _renamed(entries[matches[0]], target)}
+        moved = {path: f"{target}/{path.removeprefix(prefix)}" for path in entries if path.startswith(prefix)}
+        return {new: _renamed(entries[old], new) for old, new in moved.items()} | {
+            target: _renamed(entries[matches[0]], target)}
     files = [entries[path] for path in matches]
     if any(not item.info.isfile() for item in files):
         raise UnmatchedPath(f"'paths' target {target!r} matches {', '.join(matches)}, which are not all regular files; "

@@ -22,7 +22,6 @@ from moby_asm.debian.model import DebianSource
 from moby_asm.debian.solver import Solver
 
 
-
 @dataclass
 class DebianOptions:
     """Where packages come from: mirror URIs and their keyring (else apt's sources), offline, and the cache."""
