@@ -2,8 +2,8 @@
 
 A smoke test passes when every expected text has appeared on the console. It fails when
 the time runs out, the kernel panics, a text marked as a failure appears, or QEMU exits
-first; the error then carries the
-last lines of the console. QEMU is always stopped before this module returns.
+first. The error then carries the last lines of the console. QEMU is always stopped before
+`watch_console` returns.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ _ESCAPES = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1bc|\r")
 
 
 class BootFailed(MobyAsmError):
-    """The boot did not meet its expectations; `tail` holds the last console lines."""
+    """The boot did not meet its expectations; `tail` contains the last console lines."""
 
     def __init__(self, reason: str, tail: str, log: Path):
         self.reason = reason
@@ -39,7 +39,7 @@ class BootFailed(MobyAsmError):
 
 @dataclass
 class BootResult:
-    """How a boot ended: seconds until every expectation was met (or QEMU exited), and the log file."""
+    """The outcome of a boot: seconds until every expectation was met (or QEMU exited), and the log file."""
 
     seconds: float
     log: Path

@@ -42,9 +42,9 @@ def find_boot_image(path: Path, output: Path | None = None) -> BootImage:
     kernels = sorted(folder.glob(f"{name or '*'}{KERNEL_SUFFIX}")) if folder.is_dir() else []
     if not kernels:
         hint = f"run 'moby-asm build {path} -f kernel+initrd' first" if name else "build a kernel+initrd output first"
-        raise NoBootImage(f"{folder} holds no {name or 'NAME'}{KERNEL_SUFFIX}; {hint}")
+        raise NoBootImage(f"{folder} contains no {name or 'NAME'}{KERNEL_SUFFIX}; {hint}")
     if len(kernels) > 1:
-        raise NoBootImage(f"{folder} holds several kernels ({', '.join(k.name for k in kernels)}); "
+        raise NoBootImage(f"{folder} contains several kernels ({', '.join(k.name for k in kernels)}); "
                           "give the NAME-kernel file to boot")
     return _image(kernels[0])
 

@@ -1,7 +1,7 @@
 """Build the QEMU command line for a boot, and choose between KVM and TCG.
 
 KVM is used only when /dev/kvm can be opened, the processor announces hardware
-virtualisation (vmx or svm), and the host architecture matches the guest's; otherwise
+virtualisation (vmx or svm), and the host architecture matches the guest's. Otherwise
 QEMU emulates the processor with TCG, which is slower but works everywhere.
 """
 
@@ -23,7 +23,7 @@ ACCELERATORS = ("auto", "kvm", "tcg")
 
 @dataclass(frozen=True)
 class QemuSettings:
-    """What the virtual machine gets: platform, memory in MiB, processors, accelerator and extra kernel arguments."""
+    """Settings of the virtual machine: platform, memory in MiB, processors, accelerator and extra kernel arguments."""
 
     platform: str = "linux/amd64"
     memory: int = 1024

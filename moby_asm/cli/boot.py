@@ -35,12 +35,12 @@ def run(
 
     image = find_boot_image(target, output)
     settings = QemuSettings(_platform(target), memory, cpus, accel, list(append or ()))
-    accelerator, why = choose_accelerator(settings)
+    accelerator, reason = choose_accelerator(settings)
     command = qemu_command(image, settings, accelerator)
     log = log or image.kernel.with_name(f"{image.name}-console.log")
     expectations = list(expect or ())
     notes = error_console()
-    notes.print(f"booting {image.name} with QEMU, {accelerator.upper()} ({why}); console log: {log}", markup=False)
+    notes.print(f"booting {image.name} with QEMU, {accelerator.upper()} ({reason}); console log: {log}", markup=False)
     result = watch_console(command, log, expectations, timeout or (300.0 if expectations else None), _show,
                            interactive=not expectations and sys.stdin.isatty(), fail_on=list(fail_on or ()))
     if expectations:

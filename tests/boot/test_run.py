@@ -149,10 +149,10 @@ def test_unbuilt_assembly_says_to_build_it(tmp_path):
     shutil.copytree(EXAMPLES_FOLDER / "debian-minimal", project, ignore=shutil.ignore_patterns("dist", "build"))
     result = moby_asm("run", project, cwd=tmp_path)
     assert result.returncode == 2, explain(result)
-    assert f"holds no debian-minimal-kernel; run 'moby-asm build {project} -f kernel+initrd' first" in result.stderr
+    assert f"contains no debian-minimal-kernel; run 'moby-asm build {project} -f kernel+initrd' first" in result.stderr
 
 
-def test_find_boot_image_needs_the_initrd_beside_the_kernel(tmp_path):
+def test_boot_image_needs_initrd(tmp_path):
     (tmp_path / "a-kernel").write_bytes(b"k")
     with pytest.raises(NoBootImage, match="has no a-initrd.img beside it"):
         find_boot_image(tmp_path / "a-kernel")
