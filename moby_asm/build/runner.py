@@ -176,7 +176,13 @@ class _Build:
         with self._debian_lock:
             if self._debian is None:
                 self._debian = DebianPackages(self.options.debian(), self.fetcher.store)
-        return self._debian.image(name, source, self.platform, locked.built[name])
+        record = locked.built[name]
+        image = self._debian.image(name, source, self.platform, record)
+        if record.get("digest") and record["digest"] != image.digest:
+            # The same packages should always give the same layer; a difference means a changed layer writer.
+            self.reporter.warning(f"{name}: the image made from the locked packages has digest {image.digest}, not "
+                                  f"the {record['digest']} that the lock records; the lock now records the new one")
+        return image
 
     def _warn_scripts(self, built: list) -> None:
         for image in built:
