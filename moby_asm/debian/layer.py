@@ -17,9 +17,11 @@ from __future__ import annotations
 import fnmatch
 import io
 import json
+import os
 import shutil
 import tarfile
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -52,18 +54,40 @@ class Unpacked:
     entries: dict[str, _Entry] = field(default_factory=dict)
     scripted: list[str] = field(default_factory=list)
 
-    def add_package(self, name: str, deb: Path) -> None:
+    def merge(self, name: str, package: _Package) -> None:
+        """Add a package's entries over the earlier ones: files replace files, folders merge."""
+        if package.scripted:
+            self.scripted.append(name)
+        for path, entry in package.entries.items():
+            existing = self.entries.get(path)
+            if existing is None or not (existing.info.isdir() and entry.info.isdir()):
+                self.entries[path] = entry
+
+
+@dataclass
+class _Package:
+    """The entries of one package's data archive, its file contents copied into `scratch`."""
+
+    scratch: Path
+    entries: dict[str, _Entry] = field(default_factory=dict)
+    scripted: bool = False
+    files: int = 0
+
+    @classmethod
+    def read(cls, name: str, deb: Path, scratch: Path) -> _Package:
         from debian.debfile import DebError, DebFile
 
+        scratch.mkdir()
+        package = cls(scratch)
         try:
-            package = DebFile(str(deb))
-            if any(script in package.control.scripts() for script in MAINTAINER_SCRIPTS):
-                self.scripted.append(name)
-            with package.data.tgz() as archive:
+            deb_file = DebFile(str(deb))
+            package.scripted = any(script in deb_file.control.scripts() for script in MAINTAINER_SCRIPTS)
+            with deb_file.data.tgz() as archive:
                 for member in archive:
-                    self._add_member(archive, member)
+                    package._add_member(archive, member)
         except (DebError, tarfile.TarError, EOFError, OSError) as error:
             raise ArchiveError(f"package {name} ({deb}) cannot be unpacked: {error}") from error
+        return package
 
     def _add_member(self, archive: tarfile.TarFile, member: tarfile.TarInfo) -> None:
         path = member.name.removeprefix("./").strip("/")
@@ -78,12 +102,11 @@ class Unpacked:
             return
         content = None
         if member.isfile():
-            content = self.scratch / str(len(self.entries))
+            # Numbered by member, so a path that appears twice never shares a content file.
+            self.files += 1
+            content = self.scratch / str(self.files)
             with archive.extractfile(member) as stream, open(content, "wb") as target:
                 shutil.copyfileobj(stream, target, 1 << 20)
-        existing = self.entries.get(path)
-        if existing is not None and existing.info.isdir() and info.isdir():
-            return
         self.entries[path] = _Entry(info, content)
 
 
@@ -183,13 +206,9 @@ def write_tar(entries: dict[str, _Entry], stream) -> None:
                     archive.addfile(entry.info, data)
 
 
-def store_image(store, reference: str, entries: dict[str, _Entry], architecture: str, scratch: Path) -> str:
+def store_image(store, reference: str, entries: dict[str, _Entry], architecture: str) -> str:
     """Write a one-layer image of `entries` into the store, tag it `reference`, and return its manifest digest."""
-    layer_file = scratch / "layer.tar"
-    with open(layer_file, "wb") as stream:
-        write_tar(entries, stream)
-    with open(layer_file, "rb") as stream:
-        layer = store.write_blob(stream, media_type=OCI_LAYER)
+    layer = _stream_layer(store, entries)
     config = {"architecture": architecture, "os": "linux", "config": {},
               "rootfs": {"type": "layers", "diff_ids": [layer.digest]}}
     config_blob = store.write_blob(_json(config), media_type=OCI_CONFIG)
@@ -200,11 +219,40 @@ def store_image(store, reference: str, entries: dict[str, _Entry], architecture:
 
 
 def unpack_packages(packages: list[tuple[str, Path]], scratch: Path) -> Unpacked:
-    """Merge the data of `packages` (name and .deb path, in lock order) into one tree of entries."""
-    unpacked = Unpacked(scratch)
-    for name, deb in packages:
-        unpacked.add_package(name, deb)
+    """Merge the data of `packages` (name and .deb path, in lock order) into one tree of entries.
+
+    Packages are read in parallel threads, since xz decompression releases the GIL, and
+    merged in lock order, so the result does not depend on which finishes first.
+    """
+    workers = max(1, min(len(packages), os.cpu_count() or 1))
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="unpack") as pool:
+        read = [pool.submit(_Package.read, name, deb, scratch / f"package-{number}")
+                for number, (name, deb) in enumerate(packages)]
+        unpacked = Unpacked(scratch)
+        for (name, _), future in zip(packages, read, strict=True):
+            unpacked.merge(name, future.result())
     return unpacked
+
+
+def _stream_layer(store, entries: dict[str, _Entry]):
+    """Store the layer tar of `entries` while a thread writes it into a pipe, so it is written to disk once."""
+    read_end, write_end = os.pipe()
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="layer") as pool:
+        writer = pool.submit(_write_and_close, entries, write_end)
+        try:
+            with os.fdopen(read_end, "rb") as stream:
+                layer = store.write_blob(stream, media_type=OCI_LAYER)
+        finally:
+            # A failed store closes the read end, so the writer stops with a broken pipe instead of blocking.
+            error = writer.exception()
+        if error is not None:
+            raise error
+    return layer
+
+
+def _write_and_close(entries: dict[str, _Entry], descriptor: int) -> None:
+    with os.fdopen(descriptor, "wb") as stream:
+        write_tar(entries, stream)
 
 
 def _json(data: dict) -> io.BytesIO:

@@ -93,7 +93,7 @@ class DebianPackages:
             debs = [(package["name"], self._fetch(package, mirrors)) for package in record["packages"]]
             unpacked = unpack_packages(debs, Path(scratch))
             entries = select_paths(unpacked, source)
-            digest = store_image(self.store, reference, entries, source.architecture_for(platform), Path(scratch))
+            digest = store_image(self.store, reference, entries, source.architecture_for(platform))
         return DebianImage(component, reference, digest, "built", tuple(unpacked.scripted))
 
     def mirrors(self) -> list[Mirror]:

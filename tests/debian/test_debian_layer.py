@@ -85,7 +85,7 @@ def test_stored_image_digest_repeats(tmp_path, tool_deb):
         scratch = tmp_path / f"scratch-{run}"
         scratch.mkdir()
         entries = select_paths(unpack_packages([("tool", tool_deb)], scratch), source())
-        digests.append(store_image(store, "moby-asm.local/tool:deb-test", entries, "amd64", scratch))
+        digests.append(store_image(store, "moby-asm.local/tool:deb-test", entries, "amd64"))
 
     first_store = ContentStore.open(tmp_path / "store-first")
     manifest = first_store.read_json(digests[0])
