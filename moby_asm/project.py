@@ -88,14 +88,15 @@ def lock_project(project: Project, upgrade: set[str] | None = None, upgrade_all:
     for name in (set(recorded) if upgrade_all else set(upgrade or ())):
         if "packages" in recorded.get(name, {}):
             del recorded[name]
-    built = _still_built(resolution, recorded)
+    built = _still_built(resolution, recorded, reporter)
     built.update(_resolve_packages(resolution, built, debian, reporter))
     _warn_unpinned(resolution, built, reporter)
     text = render_lock(resolution, order, project.assembly_path, built)
     return Locked(resolution, order, text, project.assembly_path, built)
 
 
-def _still_built(resolution: Resolution, recorded: dict[str, dict[str, str]]) -> dict[str, dict[str, str]]:
+def _still_built(resolution: Resolution, recorded: dict[str, dict[str, str]],
+                 reporter: Reporter) -> dict[str, dict[str, str]]:
     """Return the recorded images that still apply.
 
     A pinned image applies while the descriptor names the same tag without a digest. A
@@ -111,9 +112,11 @@ def _still_built(resolution: Resolution, recorded: dict[str, dict[str, str]]) ->
                 kept[name] = record
             continue
         if source is not None and source.debian is not None:
-            if record.get("packages") is not None and _packaged_as(name, source.debian, resolution,
-                                                                   record["packages"]) == record["image"]:
+            if _packaged_as(name, source.debian, resolution, record.get("packages")) == record["image"]:
                 kept[name] = record
+            else:
+                reporter.warning(f"the lock's Debian packages of {name} do not match its settings, which changed "
+                                 "or were edited in the lock; resolving them again")
             continue
         if source is None or source.build is None:
             continue
@@ -126,14 +129,14 @@ def _still_built(resolution: Resolution, recorded: dict[str, dict[str, str]]) ->
     return kept
 
 
-def _packaged_as(name: str, source, resolution: Resolution, packages: list) -> str | None:
-    from moby_asm.debian.packages import debian_reference
+def _packaged_as(name: str, source, resolution: Resolution, packages) -> str | None:
+    """Return the image tag that `packages` make under `source`, or None when the records are malformed."""
+    from moby_asm.debian.packages import debian_reference, valid_package_record
 
-    try:
-        architecture = source.architecture_for(resolution.assembly.platforms[0])
-        return debian_reference(name, source, architecture, packages)
-    except (KeyError, TypeError):
+    if not isinstance(packages, list) or not all(valid_package_record(item) for item in packages):
         return None
+    architecture = source.architecture_for(resolution.assembly.platforms[0])
+    return debian_reference(name, source, architecture, packages)
 
 
 def _resolve_packages(resolution: Resolution, kept: dict[str, dict], options: DebianOptions | None,

@@ -19,12 +19,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from moby_asm.errors import Cancelled, MobyAsmError
+from moby_asm.fileio import WriteFailed
 from moby_asm.tools.command import ToolMissing, stop_process
 
 PANIC = re.compile(r"Kernel panic - not syncing[^\r\n]*")
 TAIL_LINES = 30
 INSTALL_HINT = "install QEMU, for example the Debian package qemu-system-x86 (or qemu-system-arm for arm64)"
-_ESCAPES = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1bc|\r")
+_ESCAPES = re.compile(rb"\x1b\[[0-9;?]*[A-Za-z]|\x1bc|\r")
+
+
+def strip_controls(data: bytes) -> bytes:
+    """Return console output without terminal control sequences and carriage returns."""
+    return _ESCAPES.sub(b"", data)
 
 
 class BootFailed(MobyAsmError):
@@ -55,7 +61,7 @@ class _Console:
     met: list[str] = field(default_factory=list)
 
     def add(self, data: bytes) -> None:
-        self.text += _ESCAPES.sub("", data.decode("utf-8", "replace"))
+        self.text += strip_controls(data).decode("utf-8", "replace")
         self.met = [item for item in self.expect if item in self.text]
 
     def failure(self) -> str | None:
@@ -89,12 +95,14 @@ def watch_console(command: list[str], log: Path, expect: list[str], timeout: flo
     """
     if shutil.which(command[0]) is None:
         raise ToolMissing(command[0], INSTALL_HINT)
-    log.parent.mkdir(parents=True, exist_ok=True)
     console = _Console(list(expect), list(fail_on or ()))
     started = time.monotonic()
-    with open(log, "wb") as log_file:
+    with _open_log(log) as log_file:
+        # An interactive QEMU stays in the terminal's foreground process group, where it may read
+        # the keyboard; a smoke test's QEMU gets a group of its own, which stopping it ends whole.
         process = subprocess.Popen(command, stdin=None if interactive else subprocess.DEVNULL,
-                                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT, process_group=0)
+                                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                   process_group=None if interactive else 0)
         try:
             _follow(process, console, log_file, show, started, timeout, log)
         except KeyboardInterrupt:
@@ -103,6 +111,14 @@ def watch_console(command: list[str], log: Path, expect: list[str], timeout: flo
             stop_process(process)
             process.stdout.close()
     return BootResult(time.monotonic() - started, log, console.met)
+
+
+def _open_log(log: Path):
+    try:
+        log.parent.mkdir(parents=True, exist_ok=True)
+        return open(log, "wb")
+    except OSError as error:
+        raise WriteFailed(log, error.strerror or str(error)) from error
 
 
 def _follow(process: subprocess.Popen, console: _Console, log_file, show, started: float,
@@ -121,8 +137,8 @@ def _follow(process: subprocess.Popen, console: _Console, log_file, show, starte
         if data:
             log_file.write(data)
             log_file.flush()
-            show(data)
             console.add(data)
+            show(data)
             failure = console.failure()
             if failure:
                 raise BootFailed(failure, console.tail(), log)

@@ -32,7 +32,11 @@ def run(
 ) -> None:
     """Boot a kernel+initrd output with QEMU, its serial console on this terminal."""
     from moby_asm.boot import QemuSettings, choose_accelerator, find_boot_image, qemu_command, watch_console
+    from moby_asm.cli.output import interruptible
+    from moby_asm.errors import InputError
 
+    if any(not text for text in [*(expect or ()), *(fail_on or ())]):
+        raise InputError("--expect and --fail-on need a non-empty TEXT")
     image = find_boot_image(target, output)
     settings = QemuSettings(_platform(target), memory, cpus, accel, list(append or ()))
     accelerator, reason = choose_accelerator(settings)
@@ -41,15 +45,40 @@ def run(
     expectations = list(expect or ())
     notes = error_console()
     notes.print(f"booting {image.name} with QEMU, {accelerator.upper()} ({reason}); console log: {log}", markup=False)
-    result = watch_console(command, log, expectations, timeout or (300.0 if expectations else None), _show,
-                           interactive=not expectations and sys.stdin.isatty(), fail_on=list(fail_on or ()))
+    interactive = not expectations and sys.stdin.isatty()
+    try:
+        with interruptible("the boot was stopped; QEMU has ended"):
+            result = watch_console(command, log, expectations, timeout or (300.0 if expectations else None),
+                                   _show if interactive else _show_text, interactive=interactive,
+                                   fail_on=list(fail_on or ()))
+    finally:
+        _restore_terminal()
     if expectations:
         notes.print(f"all {len(expectations)} expectations met after {result.seconds:.1f} s", markup=False)
 
 
 def _show(data: bytes) -> None:
-    sys.stdout.buffer.write(data)
-    sys.stdout.buffer.flush()
+    try:
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
+    except BrokenPipeError:
+        # The reader of a pipe (such as `head`) has gone; the console still reaches the log file.
+        pass
+
+
+def _show_text(data: bytes) -> None:
+    """Show console output without the terminal control sequences that firmware and the kernel send."""
+    from moby_asm.boot.console import strip_controls
+
+    _show(strip_controls(data))
+
+
+def _restore_terminal() -> None:
+    """Turn line wrapping back on, which the firmware turns off, and end the console's last line."""
+    if sys.stdout.isatty():
+        _show(b"\x1b[?7h\n")
+    else:
+        _show(b"\n")
 
 
 def _platform(target: Path) -> str:

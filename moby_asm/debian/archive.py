@@ -83,7 +83,7 @@ class Archive:
     def fetch(self, record: dict[str, Any], mirror_uri: str) -> Path:
         """Return the stored path of a package as the lock or an index records it, fetching it when missing."""
         digest = f"sha256:{record['sha256']}"
-        if self.store.has_blob(digest):
+        if self._verified(digest):
             return self.store.blob_path(digest)
         url = f"{mirror_uri}/{record['filename']}"
         if self.offline:
@@ -106,7 +106,7 @@ class Archive:
     def _packages(self, release: Release, name: str) -> bytes:
         """Return a verified, uncompressed Packages index named in `release`."""
         plain = release.files.get(name)
-        if plain is not None and self.store.has_blob(f"sha256:{plain[0]}"):
+        if plain is not None and self._verified(f"sha256:{plain[0]}"):
             return self.store.read_blob(f"sha256:{plain[0]}")
         base = f"{release.mirror.uri}/dists/{release.suite}"
         if self.offline:
@@ -124,6 +124,16 @@ class Archive:
                 self._store(data, plain[0], plain[1], f"{base}/{name} (from {url})")
             return data
         raise ArchiveError(f"{base}/Release lists no {name}; check the suite, the component and the architecture")
+
+    def _verified(self, digest: str) -> bool:
+        """Return whether the store holds the blob intact; a damaged copy is removed, to be fetched again."""
+        if not self.store.has_blob(digest):
+            return False
+        try:
+            self.store.verify_blob(digest)
+        except DigestMismatch:
+            return False
+        return True
 
     def _store(self, data: bytes, sha256: str, size: int, url: str) -> str:
         try:

@@ -84,7 +84,7 @@ class PackageIndex:
     def versions(self, name: str) -> list[PackageRecord]:
         """Return every record of a real package called `name`, highest version first."""
         if name not in self._records:
-            records = [_record(paragraph, mirror) for paragraph, mirror in self._paragraphs.get(name, ())]
+            records = [_checked_record(name, paragraph, mirror) for paragraph, mirror in self._paragraphs.get(name, ())]
             records.sort(key=lambda record: record.parsed_version, reverse=True)
             self._records[name] = records
         return self._records[name]
@@ -100,6 +100,22 @@ class PackageIndex:
 
     def __contains__(self, name: str) -> bool:
         return name in self._paragraphs
+
+
+def _checked_record(name: str, paragraph: bytes, mirror: str) -> PackageRecord:
+    from moby_asm.debian.errors import ArchiveError
+
+    try:
+        record = _record(paragraph, mirror)
+        record.relations()
+        record.provides()
+    except (KeyError, ValueError) as error:
+        raise ArchiveError(f"the index of {mirror} has an invalid entry for package {name}: {error}; "
+                           "the archive is damaged, so use another mirror") from None
+    if len(record.sha256) != 64:
+        raise ArchiveError(f"the index of {mirror} lists no valid SHA256 for package {name}; the archive is "
+                           "damaged, so use another mirror")
+    return record
 
 
 def _record(paragraph: bytes, mirror: str) -> PackageRecord:

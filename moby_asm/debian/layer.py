@@ -17,10 +17,12 @@ from __future__ import annotations
 import fnmatch
 import io
 import json
+import lzma
 import os
 import shutil
 import tarfile
 import tempfile
+import zlib
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -75,6 +77,7 @@ class _Package:
 
     @classmethod
     def read(cls, name: str, deb: Path, scratch: Path) -> _Package:
+        from debian.arfile import ArError
         from debian.debfile import DebError, DebFile
 
         scratch.mkdir()
@@ -85,7 +88,8 @@ class _Package:
             with deb_file.data.tgz() as archive:
                 for member in archive:
                     package._add_member(archive, member)
-        except (DebError, tarfile.TarError, EOFError, OSError) as error:
+        except (ArError, DebError, tarfile.TarError, lzma.LZMAError, zlib.error, EOFError, OSError,
+                ValueError) as error:
             raise ArchiveError(f"package {name} ({deb}) cannot be unpacked: {error}") from error
         return package
 

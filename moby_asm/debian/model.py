@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from moby_asm.documents import StrictModel
 
@@ -40,9 +40,9 @@ def parse_relation(text: str) -> list[list[dict[str, Any]]]:
 
 def _check_relative(path: str, label: str) -> str:
     parts = path.split("/")
-    if not path or path.startswith("/") or ".." in parts or "" in parts:
+    if not path or path.startswith("/") or ".." in parts or "." in parts or "" in parts:
         raise ValueError(f"{label} {path!r} must be a relative path inside the package files, "
-                         "without '..', a leading '/' or empty parts, as in 'usr/bin/runc'")
+                         "without '.' or '..' parts, a leading '/' or empty parts, as in 'usr/bin/runc'")
     return path
 
 
@@ -51,7 +51,7 @@ class DebianSource(StrictModel):
 
     suite: str = Field(pattern=r"^[a-z0-9][a-z0-9.-]*$")
     packages: list[str] = Field(min_length=1)
-    components: list[str] = Field(default_factory=lambda: ["main"])
+    components: list[str] = Field(default_factory=lambda: ["main"], min_length=1)
     architecture: str | None = None
     essential: bool = False
     exclude: list[str] = Field(default_factory=list)
@@ -64,6 +64,9 @@ class DebianSource(StrictModel):
             relations = parse_relation(value)
             if len(relations) != 1 or len(relations[0]) != 1:
                 raise ValueError(f"{value!r} names several packages; give one package per list item")
+            if relations[0][0].get("archqual"):
+                raise ValueError(f"{value!r} has an architecture qualifier, which is not supported; set the "
+                                 "source's 'architecture' instead")
         return values
 
     @field_validator("exclude")
@@ -88,9 +91,22 @@ class DebianSource(StrictModel):
     def _paths(cls, values: dict[str, str | list[str]]) -> dict[str, str | list[str]]:
         for target, patterns in values.items():
             _check_relative(target, "target path")
+            if not patterns:
+                raise ValueError(f"target path {target!r} has no source pattern; give one or a list of them")
             for pattern in [patterns] if isinstance(patterns, str) else patterns:
                 _check_relative(pattern, "source pattern")
+            inside = [other for other in values if other.startswith(target + "/")]
+            if inside:
+                raise ValueError(f"target path {target!r} contains the target {inside[0]!r}; map the folder or "
+                                 "the files in it, not both")
         return values
+
+    @model_validator(mode="after")
+    def _requested_not_excluded(self) -> DebianSource:
+        excluded = sorted({item["name"] for item in self.requested()} & set(self.exclude))
+        if excluded:
+            raise ValueError(f"{', '.join(excluded)} is both requested and excluded; remove it from one of the lists")
+        return self
 
     def requested(self) -> list[dict[str, Any]]:
         """Return each requested package as python-debian's relation item: name and optional version."""

@@ -20,6 +20,7 @@ from moby_asm.debian.errors import ArchiveError
 from moby_asm.debian.mirrors import Mirror, configured_mirrors, mirrors_for
 from moby_asm.debian.model import DebianSource
 from moby_asm.debian.solver import Solver
+from moby_asm.fileio import WriteFailed
 
 
 @dataclass
@@ -50,6 +51,15 @@ class DebianImage:
         return {"image": self.reference, "digest": self.digest}
 
 
+def valid_package_record(item: Any) -> bool:
+    """Return whether a lock entry of a package has every field, each of the right type."""
+    return (isinstance(item, dict) and all(isinstance(item.get(key), str) and item[key]
+                                           for key in ("name", "version", "architecture", "filename"))
+            and isinstance(item.get("sha256"), str) and len(item["sha256"]) == 64
+            and all(c in "0123456789abcdef" for c in item["sha256"])
+            and isinstance(item.get("size"), int) and not isinstance(item["size"], bool) and item["size"] >= 0)
+
+
 def debian_reference(component: str, source: DebianSource, architecture: str, packages: list[dict[str, Any]]) -> str:
     """Return the local tag of the image made from `packages` under `source`'s settings."""
     settings = source.model_dump(mode="json")
@@ -65,7 +75,10 @@ class DebianPackages:
         from moby_asm.store import ContentStore
 
         self.options = options
-        self.store = store or ContentStore.open(options.cache)
+        try:
+            self.store = store or ContentStore.open(options.cache)
+        except OSError as error:
+            raise WriteFailed(Path(error.filename or options.cache or "."), error.strerror or str(error)) from error
         self._mirrors: list[Mirror] | None = None
         self._archive: Archive | None = None
 
@@ -85,7 +98,7 @@ class DebianPackages:
 
         reference = record["image"]
         stored = self.store.resolve(reference)
-        if stored is not None:
+        if stored is not None and self._intact(stored.digest):
             return DebianImage(component, reference, stored.digest, "cached")
         mirrors = [m.uri for m in mirrors_for(self.mirrors(), source.suite, component)] if not self.options.offline \
             else []
@@ -95,6 +108,22 @@ class DebianPackages:
             entries = select_paths(unpacked, source)
             digest = store_image(self.store, reference, entries, source.architecture_for(platform))
         return DebianImage(component, reference, digest, "built", tuple(unpacked.scripted))
+
+    def _intact(self, manifest_digest: str) -> bool:
+        """Return whether the manifest, config and layer of a stored image still match their digests.
+
+        A damaged blob is removed by the check, so the image is made again from its packages.
+        """
+        from moby_asm.store.errors import StoreError
+
+        try:
+            self.store.verify_blob(manifest_digest)
+            manifest = self.store.read_json(manifest_digest)
+            for blob in [manifest["config"], *manifest["layers"]]:
+                self.store.verify_blob(blob["digest"])
+        except (StoreError, KeyError, TypeError):
+            return False
+        return True
 
     def mirrors(self) -> list[Mirror]:
         if self._mirrors is None:

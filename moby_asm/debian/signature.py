@@ -54,15 +54,19 @@ def verify_release(signed: bytes, detached: bytes | None, keyrings: tuple[Path, 
 
 def _binary_keyring(keyring: Path, scratch: Path) -> Path:
     if not keyring.is_file():
-        raise BadSignature(f"keyring {keyring} does not exist; give an existing keyring with --debian-keyring")
+        problem = "is not a file" if keyring.exists() else "does not exist"
+        raise BadSignature(f"keyring {keyring} {problem}; give the keyring file that signs the archive")
     if keyring.suffix != ".asc":
         return keyring.absolute()
     target = scratch / f"{keyring.stem}-{len(list(scratch.iterdir()))}.gpg"
     gpg = shutil.which("gpg")
     if gpg is None:
         raise ArchiveError(f"keyring {keyring} is ASCII-armoured and needs gpg to be read; install the 'gpg' package")
-    subprocess.run([gpg, "--batch", "--yes", "--dearmor", "--output", str(target), str(keyring)],
-                   capture_output=True, check=True)
+    result = subprocess.run([gpg, "--batch", "--yes", "--dearmor", "--output", str(target), str(keyring)],
+                            capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        raise BadSignature(f"keyring {keyring} is not an ASCII-armoured OpenPGP key file: "
+                           f"{result.stderr.strip() or 'gpg --dearmor failed'}; give a keyring that gpg can read")
     return target
 
 

@@ -143,7 +143,7 @@ def _check_cancel(command: Sequence[str], cancel: threading.Event | None) -> Non
 
 
 def stop_process(process: subprocess.Popen) -> None:
-    """Stop the program's process group: SIGTERM, then SIGKILL if it has not exited in time."""
+    """Stop the program (with its process group when it leads one): SIGTERM, then SIGKILL if it has not exited in time."""
     if process.poll() is not None:
         return
     logger.info("stopping %s (pid %d)", process.args[0], process.pid)
@@ -158,7 +158,11 @@ def stop_process(process: subprocess.Popen) -> None:
 
 
 def _signal_group(process: subprocess.Popen, signal_number: int) -> None:
+    """Signal the program's process group, or only the program when it shares its caller's group."""
     try:
-        os.killpg(process.pid, signal_number)
+        if os.getpgid(process.pid) == process.pid:
+            os.killpg(process.pid, signal_number)
+        else:
+            process.send_signal(signal_number)
     except ProcessLookupError:
         pass

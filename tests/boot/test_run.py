@@ -96,18 +96,22 @@ def test_debian_minimal_runs_onboot_container_and_service(debian_minimal):
 
 
 @needs_qemu
-def test_failing_onboot_container_fails_the_run(debian_minimal, tmp_path):
+@pytest.mark.parametrize(("component", "reported"), [
+    ("hello-onboot", "moby-init: onboot 000-hello-onboot: failed (exit 1)"),
+    ("hello-service", "moby-init: service hello-service: failed (exited; containerd reports it stopped)"),
+])
+def test_failing_container_fails_the_run(debian_minimal, tmp_path, component, reported):
     project, _ = debian_minimal
     broken = tmp_path / "broken"
     shutil.copytree(project, broken, ignore=shutil.ignore_patterns("build"))
     assembly = broken / "assembly.yml"
-    assembly.write_text(assembly.read_text() + "config:\n  hello-onboot:\n    command: [/bin/busybox, 'false']\n")
+    assembly.write_text(assembly.read_text() + f"config:\n  {component}:\n    command: [/bin/busybox, 'false']\n")
     built = moby_asm("build", broken, "-o", tmp_path / "dist", cwd=broken, timeout=BUILD_TIMEOUT_SECONDS)
     assert built.returncode == 0, explain(built)
     result = moby_asm("run", broken, "-o", tmp_path / "dist", "--expect", ONBOOT_LINE, "--expect", SERVICE_LINE,
                       "--fail-on", STEP_FAILED, "--timeout", BOOT_TIMEOUT_SECONDS, cwd=broken)
     assert result.returncode == 1, explain(result)
-    assert "moby-init: onboot 000-hello-onboot: failed (exit 1)" in result.stderr
+    assert reported in result.stderr
     assert not running_qemu(tmp_path / "dist" / "debian-minimal-kernel")
 
 
