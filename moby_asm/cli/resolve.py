@@ -42,13 +42,14 @@ def lock(
     import yaml
 
     from moby_asm.cli.build import parse_mirrors
-    from moby_asm.cli.output import ConsoleReporter
+    from moby_asm.cli.output import ConsoleReporter, interruptible
     from moby_asm.lock import LockMismatch, compare_locks, write_lock
 
     from moby_asm.debian.packages import DebianOptions
 
     debian = DebianOptions(list(debian_mirrors or ()), debian_keyring, offline, cache)
-    project, locked = _locked(assembly, upgrade, upgrade_all, ConsoleReporter(), debian)
+    with interruptible("lock interrupted; the lock file is unchanged"):
+        project, locked = _locked(assembly, upgrade, upgrade_all, ConsoleReporter(), debian)
     _check_upgrade_names(project, upgrade or [])
     locked = _verify_signed(project, locked, offline, set(insecure or ()), parse_mirrors(mirrors or ()))
     if check:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import lzma
+import time
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +26,11 @@ from moby_asm.fileio import atomic_write_bytes
 from moby_asm.store.errors import DigestMismatch
 
 TIMEOUT_SECONDS = 60
+"""Seconds a mirror may take to connect, or between two pieces of a response."""
+RELEASE_LIMIT = 32 << 20
+"""Bytes a Release file may have; Debian's are well under 1 MiB."""
+MIN_RATE = 64 << 10
+"""Bytes per second below which a download counts as stalled, after a grace of TIMEOUT_SECONDS."""
 _DECOMPRESS = {".xz": lzma.decompress, ".gz": lambda data: zlib.decompress(data, 47), "": lambda data: data}
 
 
@@ -89,7 +95,8 @@ class Archive:
         if self.offline:
             raise NotCached(f"package {record['name']} {record['version']} ({record['filename']}) is not cached, and "
                             "--offline forbids fetching it; build once without --offline")
-        return self.store.blob_path(self._store(self._get(url), record["sha256"], record["size"], url))
+        data = self._get(url, limit=record["size"])
+        return self.store.blob_path(self._store(data, record["sha256"], record["size"], url))
 
     def _detached_release(self, mirror: Mirror, suite: str, pointer: Path) -> Release:
         where = f"{mirror.uri}/dists/{suite}/Release"
@@ -119,7 +126,7 @@ class Archive:
             folder = name.rpartition("/")[0]
             path = f"{folder}/by-hash/SHA256/{listed[0]}" if release.by_hash else name + suffix
             url = f"{base}/{path}"
-            data = _DECOMPRESS[suffix](_checked(self._get(url), listed, url))
+            data = _DECOMPRESS[suffix](_checked(self._get(url, limit=listed[1]), listed, url))
             if plain is not None:
                 self._store(data, plain[0], plain[1], f"{base}/{name} (from {url})")
             return data
@@ -142,7 +149,8 @@ class Archive:
             raise HashMismatch(f"{url} does not match the SHA-256 that its signed index lists ({error}); "
                                "it was not kept. The mirror may be corrupt or tampered with") from None
 
-    def _get(self, url: str, missing_ok: bool = False) -> bytes | None:
+    def _get(self, url: str, missing_ok: bool = False, limit: int = RELEASE_LIMIT) -> bytes | None:
+        """Return the file at `url`; raise ArchiveError past `limit` bytes or the download deadline."""
         if url.startswith("file:"):
             path = Path(url.removeprefix("file://").removeprefix("file:"))
             if not path.is_file():
@@ -153,15 +161,16 @@ class Archive:
         import requests
 
         try:
-            response = self._http().get(url, timeout=TIMEOUT_SECONDS)
+            with self._http().get(url, timeout=TIMEOUT_SECONDS, stream=True) as response:
+                if response.status_code == 404 and missing_ok:
+                    return None
+                if response.status_code != 200:
+                    raise ArchiveError(f"cannot fetch {url}: HTTP {response.status_code}; check the mirror address "
+                                       "and that it serves this suite, component and architecture")
+                return _read_limited(response, url, limit)
         except requests.RequestException as error:
             raise ArchiveError(f"cannot fetch {url}: {error.__class__.__name__}: {error}; check the mirror "
                                "address and the network") from error
-        if response.status_code == 404 and missing_ok:
-            return None
-        if response.status_code != 200:
-            raise ArchiveError(f"cannot fetch {url}: HTTP {response.status_code}; check the mirror address")
-        return response.content
 
     def _http(self):
         if self._session is None:
@@ -175,6 +184,21 @@ class Archive:
             self._session.mount("http://", retries)
             self._session.mount("https://", retries)
         return self._session
+
+
+def _read_limited(response, url: str, limit: int) -> bytes:
+    deadline = time.monotonic() + TIMEOUT_SECONDS + limit / MIN_RATE
+    chunks, size = [], 0
+    for chunk in response.iter_content(1 << 20):
+        size += len(chunk)
+        if size > limit:
+            raise HashMismatch(f"{url} is larger than the {limit} bytes expected of it; it was not kept. The "
+                               "mirror may be corrupt or tampered with")
+        if time.monotonic() > deadline:
+            raise ArchiveError(f"cannot fetch {url}: it arrived slower than {MIN_RATE >> 10} KiB/s; check the "
+                               "mirror and the network")
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def _checked(data: bytes, listed: tuple[str, int], url: str) -> bytes:

@@ -143,6 +143,8 @@ class DebianPackages:
                 return self.archive().fetch(package, uri)
             except ArchiveError as error:
                 problems.append(str(error))
+        if self.options.offline:
+            raise ArchiveError(problems[0])
         raise ArchiveError(f"package {package['name']} {package['version']} could not be fetched from any mirror:\n"
                            + "\n".join(f"  {problem}" for problem in problems)
                            + "\nA mirror of a stable suite keeps only the current version of each package; run "
