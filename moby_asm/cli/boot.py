@@ -54,7 +54,7 @@ def run(
     finally:
         _restore_terminal()
     if expectations:
-        notes.print(f"all {len(expectations)} expectations met after {result.seconds:.1f} s", markup=False)
+        notes.print(f"{len(result.met)} of {len(expectations)} expected texts shown after {result.seconds:.1f} s", markup=False)
 
 
 def _show(data: bytes) -> None:
