@@ -33,6 +33,23 @@ def strip_controls(data: bytes) -> bytes:
     return _ESCAPES.sub(b"", data)
 
 
+class ControlFilter:
+    """Removes terminal control sequences from a byte stream, also when one is split between two reads."""
+
+    def __init__(self) -> None:
+        self._pending = b""
+
+    def feed(self, data: bytes) -> bytes:
+        data = self._pending + data
+        start = data.rfind(b"\x1b")
+        # A sequence ends with a letter; an escape with no letter after it yet waits for the next read.
+        if start >= 0 and not re.search(rb"[A-Za-z]", data[start + 1:]):
+            data, self._pending = data[:start], data[start:]
+        else:
+            self._pending = b""
+        return strip_controls(data)
+
+
 class BootFailed(MobyAsmError):
     """The boot did not meet its expectations; `tail` contains the last console lines."""
 

@@ -117,7 +117,9 @@ def _without_builds(lock: dict[str, Any]) -> list[Any]:
     """Return the lock's content without the digests recorded for images and the images of context builds."""
     components = []
     for item in lock.get("components", ()):
-        source = dict(item.get("source") or {})
+        if not isinstance(item, dict):
+            continue
+        source = dict(item["source"]) if isinstance(item.get("source"), dict) else {}
         source.pop("digest", None)
         if "build" in source:
             source.pop("image", None)

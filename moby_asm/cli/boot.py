@@ -32,6 +32,7 @@ def run(
 ) -> None:
     """Boot a kernel+initrd output with QEMU, its serial console on this terminal."""
     from moby_asm.boot import QemuSettings, choose_accelerator, find_boot_image, qemu_command, watch_console
+    from moby_asm.boot.console import ControlFilter
     from moby_asm.cli.output import interruptible
     from moby_asm.errors import InputError
 
@@ -46,15 +47,19 @@ def run(
     notes = error_console()
     notes.print(f"booting {image.name} with QEMU, {accelerator.upper()} ({reason}); console log: {log}", markup=False)
     interactive = not expectations and sys.stdin.isatty()
+    # Firmware and kernel control sequences would clear the screen and turn line wrapping off.
+    controls = ControlFilter()
     try:
         with interruptible("the boot was stopped; QEMU has ended"):
             result = watch_console(command, log, expectations, timeout or (300.0 if expectations else None),
-                                   _show if interactive else _show_text, interactive=interactive,
+                                   _show if interactive else (lambda data: _show(controls.feed(data))),
+                                   interactive=interactive,
                                    fail_on=list(fail_on or ()))
     finally:
         _restore_terminal()
     if expectations:
-        notes.print(f"{len(result.met)} of {len(expectations)} expected texts shown after {result.seconds:.1f} s", markup=False)
+        notes.print(f"{len(result.met)} of {len(expectations)} expected texts shown after {result.seconds:.1f} s",
+                    markup=False)
 
 
 def _show(data: bytes) -> None:
@@ -64,13 +69,6 @@ def _show(data: bytes) -> None:
     except BrokenPipeError:
         # The reader of a pipe (such as `head`) has gone; the console still reaches the log file.
         pass
-
-
-def _show_text(data: bytes) -> None:
-    """Show console output without the terminal control sequences that firmware and the kernel send."""
-    from moby_asm.boot.console import strip_controls
-
-    _show(strip_controls(data))
 
 
 def _restore_terminal() -> None:

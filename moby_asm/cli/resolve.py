@@ -43,9 +43,8 @@ def lock(
 
     from moby_asm.cli.build import parse_mirrors
     from moby_asm.cli.output import ConsoleReporter, interruptible
-    from moby_asm.lock import LockMismatch, compare_locks, write_lock
-
     from moby_asm.debian.packages import DebianOptions
+    from moby_asm.lock import LockMismatch, compare_locks, write_lock
 
     debian = DebianOptions(list(debian_mirrors or ()), debian_keyring, offline, cache)
     with interruptible("lock interrupted; the lock file is unchanged"):

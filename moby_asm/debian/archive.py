@@ -25,10 +25,12 @@ from moby_asm.debian.signature import verify_release
 from moby_asm.fileio import atomic_write_bytes
 from moby_asm.store.errors import DigestMismatch
 
-TIMEOUT_SECONDS = 60
+TIMEOUT_SECONDS = 30
 """Seconds a mirror may take to connect, or between two pieces of a response."""
 RELEASE_LIMIT = 32 << 20
 """Bytes a Release file may have; Debian's are well under 1 MiB."""
+RELEASE_EXPECTED = 1 << 20
+"""Bytes a Release file is expected to have, for its download deadline."""
 MIN_RATE = 64 << 10
 """Bytes per second below which a download counts as stalled, after a grace of TIMEOUT_SECONDS."""
 _DECOMPRESS = {".xz": lzma.decompress, ".gz": lambda data: zlib.decompress(data, 47), "": lambda data: data}
@@ -167,7 +169,7 @@ class Archive:
                 if response.status_code != 200:
                     raise ArchiveError(f"cannot fetch {url}: HTTP {response.status_code}; check the mirror address "
                                        "and that it serves this suite, component and architecture")
-                return _read_limited(response, url, limit)
+                return _read_limited(response, url, limit, RELEASE_EXPECTED if limit == RELEASE_LIMIT else limit)
         except requests.RequestException as error:
             raise ArchiveError(f"cannot fetch {url}: {error.__class__.__name__}: {error}; check the mirror "
                                "address and the network") from error
@@ -186,18 +188,29 @@ class Archive:
         return self._session
 
 
-def _read_limited(response, url: str, limit: int) -> bytes:
-    deadline = time.monotonic() + TIMEOUT_SECONDS + limit / MIN_RATE
+def _read_limited(response, url: str, limit: int, expected: int) -> bytes:
+    """Return the body of `response`; stop past `limit` bytes, or when it arrives slower than MIN_RATE.
+
+    `read1` returns whatever has arrived, so the deadline is checked even when a server sends
+    a byte now and then; a silent server hits the per-read timeout instead.
+    """
+    import requests
+    import urllib3
+
+    deadline = time.monotonic() + TIMEOUT_SECONDS + expected / MIN_RATE
     chunks, size = [], 0
-    for chunk in response.iter_content(1 << 20):
-        size += len(chunk)
-        if size > limit:
-            raise HashMismatch(f"{url} is larger than the {limit} bytes expected of it; it was not kept. The "
-                               "mirror may be corrupt or tampered with")
-        if time.monotonic() > deadline:
-            raise ArchiveError(f"cannot fetch {url}: it arrived slower than {MIN_RATE >> 10} KiB/s; check the "
-                               "mirror and the network")
-        chunks.append(chunk)
+    try:
+        while chunk := response.raw.read1(64 << 10, decode_content=True):
+            size += len(chunk)
+            if size > limit:
+                raise HashMismatch(f"{url} is larger than the {limit} bytes expected of it; it was not kept. The "
+                                   "mirror may be corrupt or tampered with")
+            if time.monotonic() > deadline:
+                raise ArchiveError(f"cannot fetch {url}: it arrives slower than {MIN_RATE >> 10} KiB/s; check the "
+                                   "mirror and the network")
+            chunks.append(chunk)
+    except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as error:
+        raise ArchiveError(f"cannot fetch {url}: {error}; check the mirror and the network") from error
     return b"".join(chunks)
 
 

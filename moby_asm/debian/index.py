@@ -109,8 +109,11 @@ def _checked_record(name: str, paragraph: bytes, mirror: str) -> PackageRecord:
         record = _record(paragraph, mirror)
         record.relations()
         record.provides()
-    except (KeyError, ValueError) as error:
-        raise ArchiveError(f"the index of {mirror} has an invalid entry for package {name}: {error}; "
+    except KeyError as error:
+        raise ArchiveError(f"the index of {mirror} has an entry for package {name} without the {error} field; "
+                           "the archive is damaged, so use another mirror") from None
+    except ValueError as error:
+        raise ArchiveError(f"the index of {mirror} has an invalid entry for package {name} ({error}); "
                            "the archive is damaged, so use another mirror") from None
     if len(record.sha256) != 64:
         raise ArchiveError(f"the index of {mirror} lists no valid SHA256 for package {name}; the archive is "

@@ -41,7 +41,7 @@ def parse_relation(text: str) -> list[list[dict[str, Any]]]:
 def _check_relative(path: str, label: str) -> str:
     parts = path.split("/")
     if not path or path.startswith("/") or ".." in parts or "." in parts or "" in parts:
-        raise ValueError(f"{label} {path!r} must be a relative path inside the package files, "
+        raise ValueError(f"{label} {path!r} must be a relative path, "
                          "without '.' or '..' parts, a leading '/' or empty parts, as in 'usr/bin/runc'")
     return path
 
@@ -64,9 +64,10 @@ class DebianSource(StrictModel):
             relations = parse_relation(value)
             if len(relations) != 1 or len(relations[0]) != 1:
                 raise ValueError(f"{value!r} names several packages; give one package per list item")
-            if relations[0][0].get("archqual"):
-                raise ValueError(f"{value!r} has an architecture qualifier, which is not supported; set the "
-                                 "source's 'architecture' instead")
+            item = relations[0][0]
+            if item.get("archqual") or item.get("arch") or item.get("restrictions"):
+                raise ValueError(f"{value!r} has an architecture qualifier or restriction, which a package list "
+                                 "does not take; set the source's 'architecture' instead")
         return values
 
     @field_validator("exclude")

@@ -55,6 +55,7 @@ def valid_package_record(item: Any) -> bool:
     """Return whether a lock entry of a package has every field, each of the right type."""
     return (isinstance(item, dict) and all(isinstance(item.get(key), str) and item[key]
                                            for key in ("name", "version", "architecture", "filename"))
+            and not item["filename"].startswith("/") and ".." not in item["filename"].split("/")
             and isinstance(item.get("sha256"), str) and len(item["sha256"]) == 64
             and all(c in "0123456789abcdef" for c in item["sha256"])
             and isinstance(item.get("size"), int) and not isinstance(item["size"], bool) and item["size"] >= 0)
