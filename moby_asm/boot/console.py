@@ -116,7 +116,7 @@ def watch_console(command: list[str], log: Path, expect: list[str], timeout: flo
     started = time.monotonic()
     with _open_log(log) as log_file:
         # An interactive QEMU stays in the terminal's foreground process group, where it may read
-        # the keyboard; a smoke test's QEMU gets a group of its own, which stopping it ends whole.
+        # the keyboard. A smoke test's QEMU gets a process group of its own, so stopping it ends the whole group.
         process = subprocess.Popen(command, stdin=None if interactive else subprocess.DEVNULL,
                                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                    process_group=None if interactive else 0)

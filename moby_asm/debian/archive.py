@@ -135,7 +135,7 @@ class Archive:
         raise ArchiveError(f"{base}/Release lists no {name}; check the suite, the component and the architecture")
 
     def _verified(self, digest: str) -> bool:
-        """Return whether the store holds the blob intact; a damaged copy is removed, to be fetched again."""
+        """Return whether the store contains the blob intact; a damaged copy is removed, to be fetched again."""
         if not self.store.has_blob(digest):
             return False
         try:
@@ -192,7 +192,7 @@ def _read_limited(response, url: str, limit: int, expected: int) -> bytes:
     """Return the body of `response`; stop past `limit` bytes, or when it arrives slower than MIN_RATE.
 
     `read1` returns whatever has arrived, so the deadline is checked even when a server sends
-    a byte now and then; a silent server hits the per-read timeout instead.
+    a byte now and then. A silent server hits the per-read timeout instead.
     """
     import requests
     import urllib3
