@@ -67,7 +67,8 @@ def kernel_arguments(image: BootImage, settings: QemuSettings) -> str:
     console = f"console={SERIAL_CONSOLES[settings.platform]}"
     words = image.cmdline.split()
     # The last console= names /dev/console, where init logs; it must be the serial port.
-    if not words or [w for w in words if w.startswith("console=")][-1:] != [console]:
+    consoles = [word for word in words if word.startswith("console=")]
+    if consoles[-1:] != [console]:
         words.append(console)
     if not any(word.startswith("panic=") for word in words):
         words.append("panic=-1")

@@ -3,8 +3,8 @@
 Steps: `pull` an image, `build-image` from a Docker build context or `debian-image` from
 locked Debian packages; `kernel` and `unpack` (init images) from those images; `bundle`
 each container into an OCI runtime bundle; `files` for the file entries; `assemble` the
-root filesystem; `emit` one step per output format, with the builder that makes it. A step's key is the SHA-256 of its
-kind, its inputs and the keys of the steps it depends on.
+root filesystem; and `emit`, one step per output format with the builder that makes it.
+A step's key is the SHA-256 of its kind, its inputs and the keys of the steps it depends on.
 """
 
 from __future__ import annotations
@@ -58,9 +58,10 @@ def build_plan(resolution: Resolution, order: dict[str, list[str]], config: dict
     """
     plan = _Plan()
     platforms = list(resolution.assembly.platforms)
-    image_steps = {name: _image_step(plan, resolution, name, platforms, (packaged or {}).get(name))
-                   for name in resolution.selected
-                   if resolution.selected[name][1].source is not None and resolution.selected[name][1].source.path is None}
+    packaged = packaged or {}
+    image_steps = {name: _image_step(plan, resolution, name, platforms, packaged.get(name))
+                   for name, (_, version) in resolution.selected.items()
+                   if version.source is not None and version.source.path is None}
     parts = []
     if "kernel" in config:
         name = order["kernel"][0]

@@ -31,11 +31,10 @@ from moby_asm.builders.native.entries import FIXED_MTIME
 from moby_asm.debian.errors import ArchiveError
 from moby_asm.debian.model import DebianSource
 from moby_asm.errors import InputError
+from moby_asm.store.archives import OCI_CONFIG, OCI_LAYER, plain_descriptor
+from moby_asm.store.model import OCI_MANIFEST
 
 MAINTAINER_SCRIPTS = ("preinst", "postinst")
-OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
-OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
-OCI_LAYER = "application/vnd.oci.image.layer.v1.tar"
 
 
 class UnmatchedPath(InputError):
@@ -216,7 +215,8 @@ def store_image(store, reference: str, entries: dict[str, _Entry], architecture:
     config = {"architecture": architecture, "os": "linux", "config": {},
               "rootfs": {"type": "layers", "diff_ids": [layer.digest]}}
     config_blob = store.write_blob(_json(config), media_type=OCI_CONFIG)
-    manifest = {"schemaVersion": 2, "mediaType": OCI_MANIFEST, "config": _plain(config_blob), "layers": [_plain(layer)]}
+    manifest = {"schemaVersion": 2, "mediaType": OCI_MANIFEST, "config": plain_descriptor(config_blob),
+                "layers": [plain_descriptor(layer)]}
     descriptor = store.write_blob(_json(manifest), media_type=OCI_MANIFEST)
     store.tag(reference, descriptor)
     return descriptor.digest
@@ -261,10 +261,6 @@ def _write_and_close(entries: dict[str, _Entry], descriptor: int) -> None:
 
 def _json(data: dict) -> io.BytesIO:
     return io.BytesIO(json.dumps(data, sort_keys=True, separators=(",", ":")).encode())
-
-
-def _plain(descriptor) -> dict:
-    return {"mediaType": descriptor.media_type, "digest": descriptor.digest, "size": descriptor.size}
 
 
 def scratch_folder(store) -> tempfile.TemporaryDirectory:

@@ -25,7 +25,7 @@ from moby_asm.fileio import WriteFailed
 
 @dataclass
 class DebianOptions:
-    """Where packages come from: mirror URIs and their keyring (else apt's sources), offline, and the cache."""
+    """Package sources of a run: mirror URIs and their keyring (else apt's sources), offline, and the cache."""
 
     mirrors: list[str] = field(default_factory=list)
     keyring: Path | None = None
@@ -101,8 +101,7 @@ class DebianPackages:
         stored = self.store.resolve(reference)
         if stored is not None and self._intact(stored.digest):
             return DebianImage(component, reference, stored.digest, "cached")
-        mirrors = [m.uri for m in mirrors_for(self.mirrors(), source.suite, component)] if not self.options.offline \
-            else []
+        mirrors = [] if self.options.offline else [m.uri for m in mirrors_for(self.mirrors(), source.suite, component)]
         with self.store.adding_content(), scratch_folder(self.store) as scratch:
             debs = [(package["name"], self._fetch(package, mirrors)) for package in record["packages"]]
             unpacked = unpack_packages(debs, Path(scratch))

@@ -1,8 +1,8 @@
 """Choose the packages that a Debian source needs, the way apt chooses them for an install.
 
 Each requested package takes its highest version that satisfies its constraint. Then
-Pre-Depends and Depends are followed breadth first: a relation already met by a chosen
-package (by name or by what it provides) is skipped; otherwise its first alternative
+Pre-Depends and Depends are followed breadth first. A relation already met by a chosen
+package, by name or by what it provides, is skipped. Otherwise its first alternative
 that the index can satisfy is chosen, a real package before a virtual one. Essential
 packages are assumed present unless the source asks for them, and excluded packages
 count as present. Conflicts and Breaks are not checked.
@@ -30,8 +30,8 @@ def satisfies(version: str, constraint: tuple[str, str] | None) -> bool:
         return True
     from debian.debian_support import version_compare
 
-    operator, wanted = constraint
-    return _COMPARE[operator](version_compare(version, wanted))
+    operator, required = constraint
+    return _COMPARE[operator](version_compare(version, required))
 
 
 class Solver:
@@ -87,8 +87,8 @@ class Solver:
                     self.skipped_essential.add(record.name)
                     return None
                 return record
-        wanted = " | ".join(_describe(item) for item in alternatives)
-        raise UnsatisfiedPackage(f"{parent} depends on {wanted}, which {self.where} does not hold; "
+        required = " | ".join(_describe(item) for item in alternatives)
+        raise UnsatisfiedPackage(f"{parent} depends on {required}, which {self.where} does not contain; "
                                  "add a mirror or suite that has it, or list it under 'exclude' if the "
                                  "component does not need it")
 
@@ -105,7 +105,7 @@ class Solver:
 
     @staticmethod
     def _provides_matching(record: PackageRecord, name: str, constraint: tuple[str, str] | None) -> bool:
-        """Return whether `record` provides `name` in a way that meets `constraint`, as apt 1.x and later read it."""
+        """Return whether `record` provides `name`; a `constraint` needs a versioned Provides that meets it."""
         for provided in record.provides():
             if provided["name"] != name:
                 continue
@@ -114,14 +114,14 @@ class Solver:
                 return True
         return False
 
-    def _candidate(self, item: dict[str, Any], why: str) -> PackageRecord:
+    def _candidate(self, item: dict[str, Any], role: str) -> PackageRecord | None:
         if item["name"] in self.exclude:
             return None
         record = self._available(item)
         if record is None:
-            held = ", ".join(r.version for r in self.index.versions(item["name"])) or "none"
-            raise UnsatisfiedPackage(f"{why} package {_describe(item)} is not in {self.where} "
-                                     f"(versions there: {held}); check the name and version constraint")
+            available = ", ".join(r.version for r in self.index.versions(item["name"])) or "none"
+            raise UnsatisfiedPackage(f"{role} package {_describe(item)} is not in {self.where} "
+                                     f"(versions there: {available}); check the name and version constraint")
         return record
 
 

@@ -29,8 +29,8 @@ def import_docker_archive(store: ContentStore, archive: Path, reference: str) ->
             layers = [store.write_blob(_member(tar, name, archive), media_type=OCI_LAYER) for name in entry["Layers"]]
     except (tarfile.TarError, KeyError, TypeError, ValueError) as error:
         raise InvalidStore(archive, f"not a docker save archive: {error}") from error
-    manifest = {"schemaVersion": 2, "mediaType": OCI_MANIFEST, "config": _plain(config),
-                "layers": [_plain(layer) for layer in layers]}
+    manifest = {"schemaVersion": 2, "mediaType": OCI_MANIFEST, "config": plain_descriptor(config),
+                "layers": [plain_descriptor(layer) for layer in layers]}
     descriptor = store.write_blob(json.dumps(manifest, sort_keys=True).encode(), media_type=OCI_MANIFEST)
     store.tag(reference, descriptor)
     return descriptor
@@ -50,5 +50,6 @@ def _member(tar: tarfile.TarFile, name: str, archive: Path):
     return stream
 
 
-def _plain(descriptor: Descriptor) -> dict:
+def plain_descriptor(descriptor: Descriptor) -> dict:
+    """Return a descriptor as the JSON object that a manifest lists."""
     return {"mediaType": descriptor.media_type, "digest": descriptor.digest, "size": descriptor.size}
